@@ -1,0 +1,225 @@
+"""Writes for positions: target ingest, strategies and API clients."""
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from qmtjq.api import ApiError
+
+from . import tokens
+from .models import ApiClient, Strategy, TargetLine, TargetSnapshot, Upload, exact_key
+from .validation import TargetPosition, UploadRequest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    strategy: Strategy
+    snapshot: TargetSnapshot
+    snapshot_id: str
+    changed: bool
+    duplicate: bool  # the same snapshot_id was seen before; nothing stored now
+    received_at: datetime
+
+
+def positions_hash(positions: tuple[TargetPosition, ...]) -> str:
+    """Digest of what a target means for trading: code, volume and cost.
+
+    Names are labels and `total_value`/`cash` are the account's size at the
+    rebalance; neither alone makes a new target.
+    """
+    digest = hashlib.sha256()
+    for position in sorted(positions, key=lambda p: p.code):
+        digest.update(f"{position.code}|{position.volume}|{position.cost:.6f}\n".encode())
+    return digest.hexdigest()
+
+
+def strategy_get(*, name: str) -> Strategy | None:
+    return Strategy.objects.filter(name_key=exact_key(name)).first()
+
+
+def strategy_get_or_create(*, name: str, created_by: ApiClient | None = None) -> tuple[Strategy, bool]:
+    """Race-safe: parallel first uploads of one new name end with one row and no error."""
+    strategy = strategy_get(name=name)
+    if strategy is not None:
+        return strategy, False
+    try:
+        with transaction.atomic():
+            return Strategy.objects.create(name=name, created_by=created_by), True
+    except IntegrityError:
+        # Another request created it between our read and insert.
+        return Strategy.objects.get(name_key=exact_key(name)), False
+
+
+def _replayed_upload(client: ApiClient, snapshot_id: str, strategy_name: str, *, lock: bool) -> IngestResult | None:
+    queryset = Upload.objects.select_related("strategy", "target").filter(
+        client=client, snapshot_key=exact_key(snapshot_id)
+    )
+    if lock:
+        queryset = queryset.select_for_update()
+    upload = queryset.first()
+    if upload is None:
+        return None
+    if upload.strategy.name_key != exact_key(strategy_name):
+        raise ApiError(
+            f"snapshot_id {snapshot_id!r} was already used for strategy {upload.strategy.name!r}", 409
+        )
+    return IngestResult(upload.strategy, upload.target, snapshot_id, upload.changed, True, upload.received_at)
+
+
+def snapshot_ingest(
+    *, upload: UploadRequest, client: ApiClient, auth_type: str, remote_addr: str | None
+) -> IngestResult:
+    """Store an upload as a new target snapshot, or confirm the current one.
+
+    Idempotent per (client, snapshot_id). Uploads to one strategy are
+    serialized by a lock on its row, so "changed" is decided against the
+    snapshot that really is current.
+    """
+    name = upload.strategy_name
+    if upload.snapshot_id and (replayed := _replayed_upload(client, upload.snapshot_id, name, lock=False)):
+        return replayed
+
+    strategy = strategy_get(name=name)
+    if strategy is None:
+        if not client.all_strategies:
+            raise ApiError(f"client {client.client_id!r} may not use strategy {name!r}", 403)
+        if not client.can_create_strategies:
+            raise ApiError(f"strategy {name!r} does not exist and this client may not create strategies", 403)
+        strategy, _ = strategy_get_or_create(name=name, created_by=client)
+    elif not client.allows_strategy(name):
+        raise ApiError(f"client {client.client_id!r} may not use strategy {name!r}", 403)
+
+    snapshot_id = upload.snapshot_id or uuid.uuid4().hex
+    content_hash = positions_hash(upload.positions)
+    try:
+        with transaction.atomic():
+            strategy = Strategy.objects.select_for_update().select_related("current_snapshot").get(pk=strategy.pk)
+            if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=True)):
+                return replayed
+            current = strategy.current_snapshot
+            changed = current is None or current.content_hash != content_hash
+            now = timezone.now()
+            if changed:
+                current = _snapshot_create(
+                    strategy=strategy,
+                    upload=upload,
+                    content_hash=content_hash,
+                    client=client,
+                    remote_addr=remote_addr,
+                )
+                strategy.current_snapshot = current
+            strategy.confirmed_at = now
+            strategy.save(update_fields=["current_snapshot", "confirmed_at"])
+            record = Upload.objects.create(
+                client=client,
+                snapshot_id=snapshot_id,
+                snapshot_key=exact_key(snapshot_id),
+                strategy=strategy,
+                target=current,
+                changed=changed,
+                auth_type=auth_type,
+                remote_addr=remote_addr,
+            )
+    except IntegrityError:
+        # A parallel request with the same snapshot_id won the race.
+        if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=False)):
+            return replayed
+        raise
+    logger.info(
+        "target upload strategy=%s client=%s changed=%s lines=%d snapshot=%s",
+        strategy.name, client.client_id, changed, current.positions_count, current.pk,
+    )
+    return IngestResult(strategy, current, snapshot_id, changed, False, record.received_at)
+
+
+def _snapshot_create(
+    *,
+    strategy: Strategy,
+    upload: UploadRequest,
+    content_hash: str,
+    client: ApiClient | None,
+    remote_addr: str | None,
+    source: str = TargetSnapshot.Source.API,
+) -> TargetSnapshot:
+    snapshot = TargetSnapshot.objects.create(
+        strategy=strategy,
+        source=source,
+        client=client,
+        remote_addr=remote_addr,
+        total_value=upload.total_value,
+        cash=upload.cash,
+        content_hash=content_hash,
+        positions_count=len(upload.positions),
+    )
+    TargetLine.objects.bulk_create(
+        TargetLine(
+            snapshot=snapshot,
+            code=position.code,
+            jq_code=position.jq_code,
+            name=position.name,
+            volume=position.volume,
+            cost=position.cost,
+        )
+        for position in upload.positions
+    )
+    return snapshot
+
+
+# --- API clients ------------------------------------------------------------
+
+
+def api_client_create(
+    *,
+    name: str,
+    client_id: str | None = None,
+    public_key_pem: str = "",
+    strategy_names: list[str] | tuple[str, ...] = (),
+    require_v2: bool = False,
+    can_create_strategies: bool = True,
+    rate_limit_per_minute: int | None = None,
+) -> tuple[ApiClient, str]:
+    """Create a client with a fresh API key; returns (client, key). The key is never stored in clear."""
+    if public_key_pem:
+        tokens.public_key_load(public_key_pem)  # raises TokenError with a clear reason
+    api_key = tokens.api_key_generate()
+    with transaction.atomic():
+        client = ApiClient(
+            name=name,
+            client_id=client_id or f"jq-{uuid.uuid4().hex[:12]}",
+            public_key=public_key_pem.strip(),
+            require_v2=require_v2,
+            all_strategies=not strategy_names,
+            can_create_strategies=can_create_strategies,
+            api_key_hash=tokens.api_key_digest(api_key),
+            api_key_prefix=api_key[:10],
+        )
+        if rate_limit_per_minute is not None:
+            client.rate_limit_per_minute = rate_limit_per_minute
+        client.full_clean()
+        client.save()
+        if strategy_names:
+            client.strategies.set(strategy_get_or_create(name=s)[0] for s in strategy_names)
+    return client, api_key
+
+
+def api_client_rotate_key(*, client: ApiClient) -> str:
+    """Replace the client's API key; the old one stops working at once. Returns the new key."""
+    api_key = tokens.api_key_generate()
+    client.api_key_hash = tokens.api_key_digest(api_key)
+    client.api_key_prefix = api_key[:10]
+    client.save(update_fields=["api_key_hash", "api_key_prefix"])
+    logger.info("API key rotated for client %s", client.client_id)
+    return api_key
+
+
+def api_client_set_enabled(*, client: ApiClient, enabled: bool) -> None:
+    client.enabled = enabled
+    client.save(update_fields=["enabled"])
+    logger.info("API client %s %s", client.client_id, "enabled" if enabled else "disabled")

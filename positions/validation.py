@@ -1,0 +1,176 @@
+"""Strict parsing of an upload body into a validated `UploadRequest`.
+
+DRF's fields are forgiving (`"12"` and `12.0` both become 12); money code
+must not be. Every error names the field and the rule it broke.
+"""
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+
+from . import codes
+
+STRATEGY_NAME_MAX = 100
+SECURITY_NAME_MAX = 64
+SNAPSHOT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_VOLUME = 10**12
+MAX_MONEY = Decimal("1e15")
+
+
+class UploadError(ValueError):
+    """Bad input; the message is shown to the caller as `{"error": ...}`."""
+
+
+@dataclass(frozen=True)
+class TargetPosition:
+    code: str  # canonical
+    jq_code: str
+    name: str
+    volume: int
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    strategy_name: str
+    positions: tuple[TargetPosition, ...]
+    total_value: Decimal | None
+    cash: Decimal | None
+    snapshot_id: str | None
+
+
+def _reject_constant(token: str):
+    raise UploadError(f"body is not valid JSON: {token} is not allowed")
+
+
+def parse_json_body(body: bytes) -> object:
+    if not body:
+        raise UploadError("body is empty; send a JSON object")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UploadError("body is not UTF-8 encoded JSON")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise UploadError(f"body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    except RecursionError:
+        raise UploadError("body is not valid JSON: nested too deeply")
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
+
+
+def validate_strategy_name(value: object, field: str = "strategy_name") -> str:
+    if value is None or value == "":
+        raise UploadError(f"{field}: required")
+    if not isinstance(value, str):
+        raise UploadError(f"{field}: must be a string")
+    if len(value) > STRATEGY_NAME_MAX:
+        raise UploadError(f"{field}: at most {STRATEGY_NAME_MAX} characters")
+    if _has_control_chars(value):
+        raise UploadError(f"{field}: must not contain control characters")
+    if value != value.strip():
+        raise UploadError(f"{field}: must not start or end with whitespace")
+    if "/" in value:
+        raise UploadError(f"{field}: must not contain '/'")
+    return value
+
+
+def _whole_number(value: object, field: str) -> int:
+    if isinstance(value, bool):
+        raise UploadError(f"{field}: must be a whole number, not true/false")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise UploadError(f"{field}: must be a whole number of shares, got {value!r}")
+        number = int(value)
+    else:
+        raise UploadError(f"{field}: must be a whole number, got {type(value).__name__}")
+    if number < 0:
+        raise UploadError(f"{field}: must not be negative")
+    if number >= MAX_VOLUME:
+        raise UploadError(f"{field}: too large")
+    return number
+
+
+def _money(value: object, field: str, *, required: bool) -> Decimal | None:
+    if value is None:
+        if required:
+            raise UploadError(f"{field}: required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UploadError(f"{field}: must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UploadError(f"{field}: must be a finite number")
+    if value < 0:
+        raise UploadError(f"{field}: must not be negative")
+    amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if amount >= MAX_MONEY:
+        raise UploadError(f"{field}: too large")
+    return amount
+
+
+def _security_name(value: object, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UploadError(f"{field}: must be a string")
+    value = value.strip()
+    if len(value) > SECURITY_NAME_MAX:
+        raise UploadError(f"{field}: at most {SECURITY_NAME_MAX} characters")
+    if _has_control_chars(value):
+        raise UploadError(f"{field}: must not contain control characters")
+    return value
+
+
+def parse_positions(raw_positions: object) -> tuple[TargetPosition, ...]:
+    if raw_positions is None:
+        raise UploadError("positions: required (send [] when the strategy holds nothing)")
+    if not isinstance(raw_positions, list):
+        raise UploadError("positions: must be a list")
+    limit = settings.API_MAX_POSITIONS
+    if len(raw_positions) > limit:
+        raise UploadError(f"positions: at most {limit} lines, got {len(raw_positions)}")
+    seen: dict[str, int] = {}
+    parsed = []
+    for index, line in enumerate(raw_positions):
+        field = f"positions[{index}]"
+        if not isinstance(line, dict):
+            raise UploadError(f"{field}: must be an object with code, volume and cost")
+        try:
+            code = codes.normalize(line.get("code"))
+        except codes.CodeError as exc:
+            raise UploadError(f"{field}.code: {exc}")
+        if code in seen:
+            raise UploadError(f"{field}.code: {code} appears twice (also positions[{seen[code]}])")
+        seen[code] = index
+        volume = _whole_number(line.get("volume"), f"{field}.volume")
+        cost = _money(line.get("cost"), f"{field}.cost", required=True)
+        name = _security_name(line.get("name"), f"{field}.name")
+        if volume == 0:
+            continue  # a zero line means "not held": same as leaving it out
+        parsed.append(TargetPosition(code, codes.to_jq(code), name, volume, cost.quantize(Decimal("1e-6"))))
+    return tuple(sorted(parsed, key=lambda p: p.code))
+
+
+def parse_upload(payload: object) -> UploadRequest:
+    if not isinstance(payload, dict):
+        raise UploadError("body must be a JSON object")
+    snapshot_id = payload.get("snapshot_id")
+    if snapshot_id is not None and (not isinstance(snapshot_id, str) or not SNAPSHOT_ID_RE.match(snapshot_id)):
+        raise UploadError("snapshot_id: 1-64 characters of letters, digits, '.', '_', ':' or '-'")
+    return UploadRequest(
+        strategy_name=validate_strategy_name(payload.get("strategy_name")),
+        positions=parse_positions(payload.get("positions")),
+        total_value=_money(payload.get("total_value"), "total_value", required=False),
+        cash=_money(payload.get("cash"), "cash", required=False),
+        snapshot_id=snapshot_id,
+    )

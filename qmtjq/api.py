@@ -1,0 +1,56 @@
+"""One place that turns errors into the API's `{"error": ...}` JSON."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A domain error with the HTTP status it maps to."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return "; ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApiError):
+        return Response({"error": exc.message}, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"error": "request body is larger than 1 MiB"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 0) + 1 if exc.wait is not None else None
+        message = "rate limit exceeded" + (f"; retry in {wait} s" if wait else "")
+        response = Response({"error": message}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        if wait:
+            response["Retry-After"] = str(wait)
+        return response
+    if isinstance(exc, exceptions.NotAuthenticated):
+        exc.detail = "authentication required: send X-API-Key or X-Auth-Token"
+    if isinstance(exc, Http404):
+        return Response({"error": str(exc) or "not found"}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, PermissionDenied):
+        return Response({"error": str(exc) or "permission denied"}, status=status.HTTP_403_FORBIDDEN)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+        response.data = {"error": _flatten(detail)}
+    return response

@@ -1,0 +1,19 @@
+"""Settings for the test suite: the real settings plus a throwaway key.
+
+DATABASE_URL still decides the database, so CI runs the same suite on
+SQLite and on MariaDB.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+
+from qmtjq.settings import *  # noqa: E402,F403
+
+# Hashing admin passwords fast keeps the suite quick; API keys are not
+# passwords and use their own SHA-256 digests regardless.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
