@@ -91,7 +91,12 @@ class PositionsUpdateApi(APIView):
                     "update_time": serializers.CharField(),
                 },
             ),
-            400: _error_out, 401: _error_out, 403: _error_out, 409: _error_out, 413: _error_out, 429: _error_out,
+            400: _error_out,
+            401: _error_out,
+            403: _error_out,
+            409: _error_out,
+            413: _error_out,
+            429: _error_out,
         },
         summary="Upload a strategy's target positions",
     )
@@ -129,7 +134,10 @@ class PositionsUpdateApi(APIView):
 
 
 class StrategyPositionsApi(APIView):
-    @extend_schema(summary="A strategy's current target positions", responses={200: dict, 403: _error_out, 404: _error_out})
+    @extend_schema(
+        summary="A strategy's current target positions",
+        responses={200: dict, 403: _error_out, 404: _error_out},
+    )
     def get(self, request, name: str):
         try:
             validate_strategy_name(name, "strategy name")
@@ -214,7 +222,15 @@ class AuthInfoApi(APIView):
                         "algorithm": "RSA-PSS MGF1-SHA256 max salt, SHA-256",
                         "signed": "json.dumps(auth_data, sort_keys=True)",
                         "v1_fields": ["client_id", "timestamp"],
-                        "v2_fields": ["client_id", "timestamp", "version", "method", "path", "body_sha256", "nonce"],
+                        "v2_fields": [
+                            "client_id",
+                            "timestamp",
+                            "version",
+                            "method",
+                            "path",
+                            "body_sha256",
+                            "nonce",
+                        ],
                         "max_clock_skew_seconds": skew,
                         "replay_protection": True,
                     },

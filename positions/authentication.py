@@ -128,6 +128,10 @@ class ApiClientAuthentication(BaseAuthentication):
     @staticmethod
     def _touch(client: ApiClient, ip: str | None) -> None:
         now = timezone.now()
-        if client.last_used_at and now - client.last_used_at < LAST_USED_RESOLUTION and client.last_used_from == ip:
+        if (
+            client.last_used_at
+            and now - client.last_used_at < LAST_USED_RESOLUTION
+            and client.last_used_from == ip
+        ):
             return
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now, last_used_from=ip)

@@ -43,9 +43,7 @@ def _infer_exchange(digits: str) -> str:
     for prefix, exchange in _PREFIX_TABLE:
         if digits.startswith(prefix):
             return exchange
-    raise CodeError(
-        f"cannot tell the exchange of bare code {digits!r}; add a suffix such as .XSHG/.XSHE/.BJ"
-    )
+    raise CodeError(f"cannot tell the exchange of bare code {digits!r}; add a suffix such as .XSHG/.XSHE/.BJ")
 
 
 def normalize(raw: object) -> str:

@@ -55,7 +55,11 @@ class Strategy(models.Model):
 
     def save(self, *args, **kwargs):
         self.name_key = exact_key(self.name)
-        if "update_fields" in kwargs and kwargs["update_fields"] is not None and "name" in kwargs["update_fields"]:
+        if (
+            "update_fields" in kwargs
+            and kwargs["update_fields"] is not None
+            and "name" in kwargs["update_fields"]
+        ):
             kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
         super().save(*args, **kwargs)
 
@@ -209,3 +213,6 @@ class SeenToken(models.Model):
     class Meta:
         verbose_name = _("seen token")
         verbose_name_plural = _("seen tokens")
+
+    def __str__(self) -> str:
+        return self.digest[:12]

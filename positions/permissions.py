@@ -9,7 +9,9 @@ def is_api_client(request) -> bool:
 
 def is_staff_session(request) -> bool:
     user = request.user
-    return bool(user and user.is_authenticated and getattr(user, "is_staff", False) and not is_api_client(request))
+    return bool(
+        user and user.is_authenticated and getattr(user, "is_staff", False) and not is_api_client(request)
+    )
 
 
 class IsApiClientOrStaff(BasePermission):

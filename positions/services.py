@@ -1,10 +1,13 @@
 """Writes for positions: target ingest, strategies and API clients."""
 
 import hashlib
+import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -57,7 +60,9 @@ def strategy_get_or_create(*, name: str, created_by: ApiClient | None = None) ->
         return Strategy.objects.get(name_key=exact_key(name)), False
 
 
-def _replayed_upload(client: ApiClient, snapshot_id: str, strategy_name: str, *, lock: bool) -> IngestResult | None:
+def _replayed_upload(
+    client: ApiClient, snapshot_id: str, strategy_name: str, *, lock: bool
+) -> IngestResult | None:
     queryset = Upload.objects.select_related("strategy", "target").filter(
         client=client, snapshot_key=exact_key(snapshot_id)
     )
@@ -100,7 +105,9 @@ def snapshot_ingest(
     content_hash = positions_hash(upload.positions)
     try:
         with transaction.atomic():
-            strategy = Strategy.objects.select_for_update().select_related("current_snapshot").get(pk=strategy.pk)
+            strategy = (
+                Strategy.objects.select_for_update().select_related("current_snapshot").get(pk=strategy.pk)
+            )
             if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=True)):
                 return replayed
             current = strategy.current_snapshot
@@ -134,7 +141,11 @@ def snapshot_ingest(
         raise
     logger.info(
         "target upload strategy=%s client=%s changed=%s lines=%d snapshot=%s",
-        strategy.name, client.client_id, changed, current.positions_count, current.pk,
+        strategy.name,
+        client.client_id,
+        changed,
+        current.positions_count,
+        current.pk,
     )
     return IngestResult(strategy, current, snapshot_id, changed, False, record.received_at)
 
@@ -223,3 +234,27 @@ def api_client_set_enabled(*, client: ApiClient, enabled: bool) -> None:
     client.enabled = enabled
     client.save(update_fields=["enabled"])
     logger.info("API client %s %s", client.client_id, "enabled" if enabled else "disabled")
+
+
+CLIENT_FILE = Path(__file__).resolve().parent / "clients" / "jq_qmt_api.py"
+
+
+def client_file_render(*, client: ApiClient, api_url: str) -> str:
+    """The JoinQuant client file with this server's URL and the client's id filled in.
+
+    The API key is not included: it is stored hashed and was shown once.
+    """
+    source = CLIENT_FILE.read_text(encoding="utf-8")
+    for name, value in (("API_URL", api_url), ("CLIENT_ID", client.client_id)):
+        # json.dumps yields a valid Python string literal for any text.
+        literal = json.dumps(value, ensure_ascii=False)
+        source, count = re.subn(
+            rf'^{name} = ".*"$',
+            lambda _m, n=name, v=literal: f"{n} = {v}",
+            source,
+            count=1,
+            flags=re.MULTILINE,
+        )
+        if count != 1:
+            raise RuntimeError(f'{CLIENT_FILE} has no `{name} = "..."` line to fill in')
+    return source

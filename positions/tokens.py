@@ -94,7 +94,10 @@ def token_sign(
     if isinstance(private_key_pem, str):
         private_key_pem = private_key_pem.encode("ascii")
     private = serialization.load_pem_private_key(private_key_pem, password=None)
-    auth_data: dict = {"client_id": client_id, "timestamp": int(time.time() if timestamp is None else timestamp)}
+    auth_data: dict = {
+        "client_id": client_id,
+        "timestamp": int(time.time() if timestamp is None else timestamp),
+    }
     if version == 2:
         auth_data.update(
             version=2,

@@ -165,7 +165,9 @@ def parse_upload(payload: object) -> UploadRequest:
     if not isinstance(payload, dict):
         raise UploadError("body must be a JSON object")
     snapshot_id = payload.get("snapshot_id")
-    if snapshot_id is not None and (not isinstance(snapshot_id, str) or not SNAPSHOT_ID_RE.match(snapshot_id)):
+    if snapshot_id is not None and (
+        not isinstance(snapshot_id, str) or not SNAPSHOT_ID_RE.match(snapshot_id)
+    ):
         raise UploadError("snapshot_id: 1-64 characters of letters, digits, '.', '_', ':' or '-'")
     return UploadRequest(
         strategy_name=validate_strategy_name(payload.get("strategy_name")),

@@ -11,7 +11,10 @@ from .models import Strategy
 def overview(request):
     strategies = selectors.strategies_with_targets(Strategy.objects.all())
     total_lines, latest = selectors.positions_total(strategies)
-    cards = [(strategy, selectors.target_lines(strategy), selectors.strategy_staleness(strategy)) for strategy in strategies]
+    cards = [
+        (strategy, selectors.target_lines(strategy), selectors.strategy_staleness(strategy))
+        for strategy in strategies
+    ]
     return render(
         request,
         "positions/overview.html",

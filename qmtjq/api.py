@@ -35,7 +35,9 @@ def exception_handler(exc, context):
     if isinstance(exc, ApiError):
         return Response({"error": exc.message}, status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
-        return Response({"error": "request body is larger than 1 MiB"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(
+            {"error": "request body is larger than 1 MiB"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
     if isinstance(exc, exceptions.Throttled):
         wait = int(exc.wait or 0) + 1 if exc.wait is not None else None
         message = "rate limit exceeded" + (f"; retry in {wait} s" if wait else "")

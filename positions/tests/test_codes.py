@@ -1,0 +1,111 @@
+"""Securities code normalization and classification (DESIGN §3)."""
+
+import pytest
+
+from positions import codes
+from positions.codes import InstrumentClass
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("600000.XSHG", "600000.SH"),
+        ("sh600000", "600000.SH"),
+        ("SH600000", "600000.SH"),
+        ("600000.sh", "600000.SH"),
+        ("600000", "600000.SH"),
+        (" 600000.SH ", "600000.SH"),
+        ("000001.XSHE", "000001.SZ"),
+        ("sz000001", "000001.SZ"),
+        ("000001", "000001.SZ"),
+        ("430047.BJ", "430047.BJ"),
+        ("bj430047", "430047.BJ"),
+        ("830799", "830799.BJ"),
+        ("920001", "920001.BJ"),
+        ("870001", "870001.BJ"),
+        ("688981", "688981.SH"),
+        ("900901", "900901.SH"),
+        ("510300", "510300.SH"),
+        ("110059", "110059.SH"),
+        ("111001", "111001.SH"),
+        ("113050", "113050.SH"),
+        ("118001", "118001.SH"),
+        ("204001", "204001.SH"),
+        ("300750", "300750.SZ"),
+        ("200002", "200002.SZ"),
+        ("159915", "159915.SZ"),
+        ("161005", "161005.SZ"),
+        ("123001", "123001.SZ"),
+        ("127001", "127001.SZ"),
+        ("128001", "128001.SZ"),
+        ("131810", "131810.SZ"),
+        ("112001.XSHE", "112001.SZ"),
+    ],
+)
+def test_normalize_accepts_documented_forms(raw, canonical):
+    """Every input form of DESIGN §3 maps to the canonical QMT code."""
+    assert codes.normalize(raw) == canonical
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("112001", "cannot tell the exchange"),  # SZ corporate bond: ambiguous bare code
+        ("700001", "cannot tell the exchange"),
+        ("130001", "cannot tell the exchange"),
+        ("600000.XHKG", "unknown exchange suffix"),
+        ("00700", "Hong Kong"),
+        ("00700.HK", "Hong Kong"),
+        ("6000", "not a securities code"),
+        ("6000000", "not a securities code"),
+        ("abc", "not a securities code"),
+        ("", "empty"),
+        (600000, "must be a string"),
+        (None, "must be a string"),
+    ],
+)
+def test_normalize_rejects_ambiguous_and_malformed(raw, reason):
+    """Ambiguous or malformed codes are rejected with a reason, never guessed."""
+    with pytest.raises(codes.CodeError, match=reason):
+        codes.normalize(raw)
+
+
+@pytest.mark.parametrize(
+    ("canonical", "jq"),
+    [("600000.SH", "600000.XSHG"), ("000001.SZ", "000001.XSHE"), ("430047.BJ", "430047.BJ")],
+)
+def test_to_jq(canonical, jq):
+    assert codes.to_jq(canonical) == jq
+
+
+@pytest.mark.parametrize(
+    ("code", "klass"),
+    [
+        ("600000.SH", InstrumentClass.MAIN_BOARD),
+        ("000001.SZ", InstrumentClass.MAIN_BOARD),
+        ("688981.SH", InstrumentClass.STAR),
+        ("689009.SH", InstrumentClass.STAR),
+        ("300750.SZ", InstrumentClass.CHINEXT),
+        ("430047.BJ", InstrumentClass.BJ),
+        ("113050.SH", InstrumentClass.CONVERTIBLE_BOND),
+        ("123001.SZ", InstrumentClass.CONVERTIBLE_BOND),
+        ("128001.SZ", InstrumentClass.CONVERTIBLE_BOND),
+        ("510300.SH", InstrumentClass.FUND),
+        ("159915.SZ", InstrumentClass.FUND),
+        ("204001.SH", InstrumentClass.NEVER_TRADED),
+        ("131810.SZ", InstrumentClass.NEVER_TRADED),
+        ("732001.SH", InstrumentClass.NEVER_TRADED),
+        ("787001.SH", InstrumentClass.NEVER_TRADED),
+    ],
+)
+def test_instrument_class(code, klass):
+    assert codes.instrument_class(code) is klass
+
+
+@pytest.mark.parametrize(
+    ("code", "never"),
+    [("204001.SH", True), ("131810.SZ", True), ("730001.SH", True), ("00700", True), ("600000.SH", False)],
+)
+def test_never_traded(code, never):
+    """Reverse repo, IPO subscription and HK-connect codes are ignored on both sides."""
+    assert codes.is_never_traded(code) is never
