@@ -28,10 +28,12 @@ def ensure_secret_key(env_file: Path | None = None) -> bool:
     if os.environ.get("SECRET_KEY") or _env_file_has(env_file, "SECRET_KEY"):
         return False
     key = secrets.token_urlsafe(50)
-    existing = env_file.read_text(encoding="utf-8") if env_file.is_file() else ""
-    if existing and not existing.endswith("\n"):
-        existing += "\n"
-    env_file.write_text(existing + f"SECRET_KEY={key}\n", encoding="utf-8")
+    lines = env_file.read_text(encoding="utf-8").splitlines() if env_file.is_file() else []
+    # An empty `SECRET_KEY=` line (as copied from .env.example) is replaced,
+    # not shadowed: the first assignment in the file is the one that counts.
+    lines = [line for line in lines if line.strip().replace(" ", "") != "SECRET_KEY="]
+    lines.append(f"SECRET_KEY={key}")
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     try:
         env_file.chmod(0o600)
     except OSError:  # pragma: no cover - e.g. some Windows filesystems

@@ -109,12 +109,16 @@ def test_both_headers_rejected(client, api, rsa_keys):
         (base64.b64encode(b'["a"]').decode(), "auth_data"),
         (base64.b64encode(json.dumps({"auth_data": {"client_id": "x"}}).encode()).decode(), "signature"),
         (
-            base64.b64encode(json.dumps({"auth_data": {"timestamp": 1}, "signature": "AA=="}).encode()).decode(),
+            base64.b64encode(
+                json.dumps({"auth_data": {"timestamp": 1}, "signature": "AA=="}).encode()
+            ).decode(),
             "client_id",
         ),
         (
             base64.b64encode(
-                json.dumps({"auth_data": {"client_id": "x", "timestamp": "now"}, "signature": "AA=="}).encode()
+                json.dumps(
+                    {"auth_data": {"client_id": "x", "timestamp": "now"}, "signature": "AA=="}
+                ).encode()
             ).decode(),
             "timestamp",
         ),
@@ -152,7 +156,9 @@ def test_tampered_auth_data(client, api, rsa_keys):
 
 
 def test_unknown_client_id(client, api, rsa_keys):
-    assert_401(post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], "nobody")), "unknown client")
+    assert_401(
+        post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], "nobody")), "unknown client"
+    )
 
 
 def test_expired_token(client, api, rsa_keys):
@@ -247,7 +253,10 @@ def test_disabled_client_token(client, api, rsa_keys):
     api_client, _ = api
     api_client.enabled = False
     api_client.save()
-    assert_401(post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], api_client.client_id)), "disabled")
+    assert_401(
+        post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], api_client.client_id)),
+        "disabled",
+    )
 
 
 def test_client_without_public_key_cannot_use_tokens(client, make_api_client, rsa_keys):
@@ -262,14 +271,19 @@ def test_require_v2_rejects_weaker_schemes(client, make_api_client, rsa_keys, sc
     if scheme == "api_key":
         response = post(client, body_for(), HTTP_X_API_KEY=key)
     else:
-        response = post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], api_client.client_id))
+        response = post(
+            client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], api_client.client_id)
+        )
     assert_401(response, "v2")
 
 
 def test_require_v2_accepts_v2(client, make_api_client, rsa_keys):
     api_client, _ = make_api_client(require_v2=True)
     body = body_for()
-    assert post(client, body, HTTP_X_AUTH_TOKEN=v2_token(rsa_keys[0], api_client.client_id, body)).status_code == 200
+    assert (
+        post(client, body, HTTP_X_AUTH_TOKEN=v2_token(rsa_keys[0], api_client.client_id, body)).status_code
+        == 200
+    )
 
 
 # --- scope and reads ---------------------------------------------------------
@@ -303,7 +317,10 @@ def test_scoped_listing_shows_only_allowed(client, make_api_client):
     post(client, body_for("别的策略"), HTTP_X_API_KEY=writer_key)
     post(client, body_for("允许的"), HTTP_X_API_KEY=writer_key)
     _, key = make_api_client("reader", strategy_names=["允许的"])
-    names = [s["strategy_name"] for s in client.get("/api/v1/positions/all", HTTP_X_API_KEY=key).json()["strategies"]]
+    names = [
+        s["strategy_name"]
+        for s in client.get("/api/v1/positions/all", HTTP_X_API_KEY=key).json()["strategies"]
+    ]
     assert names == ["允许的"]
     total = client.get("/api/v1/positions/total", HTTP_X_API_KEY=key).json()
     assert total["strategies"] == ["允许的"]

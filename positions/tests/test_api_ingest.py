@@ -58,15 +58,30 @@ LINE = {"code": "600000.XSHG", "volume": 100, "cost": 10.0}
             {"strategy_name": "s", "positions": [LINE, {**LINE, "code": "sh600000"}]},
             "positions[1].code: 600000.SH appears twice",
         ),
-        ({"strategy_name": "s", "positions": [{**LINE, "volume": 100.5}]}, "positions[0].volume: must be a whole"),
-        ({"strategy_name": "s", "positions": [{**LINE, "volume": -100}]}, "positions[0].volume: must not be negative"),
+        (
+            {"strategy_name": "s", "positions": [{**LINE, "volume": 100.5}]},
+            "positions[0].volume: must be a whole",
+        ),
+        (
+            {"strategy_name": "s", "positions": [{**LINE, "volume": -100}]},
+            "positions[0].volume: must not be negative",
+        ),
         ({"strategy_name": "s", "positions": [{**LINE, "volume": True}]}, "positions[0].volume"),
         ({"strategy_name": "s", "positions": [{**LINE, "volume": "100"}]}, "positions[0].volume"),
         ({"strategy_name": "s", "positions": [{**LINE, "volume": None}]}, "positions[0].volume"),
         ({"strategy_name": "s", "positions": [{**LINE, "volume": 10**13}]}, "too large"),
-        ({"strategy_name": "s", "positions": [{**LINE, "cost": -1}]}, "positions[0].cost: must not be negative"),
-        ({"strategy_name": "s", "positions": [{**LINE, "cost": "10"}]}, "positions[0].cost: must be a number"),
-        ({"strategy_name": "s", "positions": [{k: v for k, v in LINE.items() if k != "cost"}]}, "cost: required"),
+        (
+            {"strategy_name": "s", "positions": [{**LINE, "cost": -1}]},
+            "positions[0].cost: must not be negative",
+        ),
+        (
+            {"strategy_name": "s", "positions": [{**LINE, "cost": "10"}]},
+            "positions[0].cost: must be a number",
+        ),
+        (
+            {"strategy_name": "s", "positions": [{k: v for k, v in LINE.items() if k != "cost"}]},
+            "cost: required",
+        ),
         ({"strategy_name": "s", "positions": [{**LINE, "name": 5}]}, "positions[0].name"),
         ({"strategy_name": "s", "positions": [], "total_value": -1}, "total_value: must not be negative"),
         ({"strategy_name": "s", "positions": [], "cash": "lots"}, "cash: must be a number"),
@@ -165,7 +180,10 @@ def test_identical_reupload_confirms_without_new_snapshot(client, key):
 def test_reordered_and_renamed_lines_are_not_a_change(client, key):
     """Order, code spelling and names do not change what is traded."""
     a = [{"code": "000001.XSHE", "volume": 100, "cost": 1}, {"code": "600000.XSHG", "volume": 100, "cost": 2}]
-    b = [{"code": "sh600000", "volume": 100, "cost": 2.0, "name": "浦发"}, {"code": "000001", "volume": 100, "cost": 1}]
+    b = [
+        {"code": "sh600000", "volume": 100, "cost": 2.0, "name": "浦发"},
+        {"code": "000001", "volume": 100, "cost": 1},
+    ]
     upload(client, key, payload(positions=a))
     assert upload(client, key, payload(positions=b)).json()["changed"] is False
 
@@ -274,7 +292,10 @@ def test_parallel_first_uploads_of_a_new_strategy(live_server, make_api_client):
         barrier.wait()
         try:
             response = requests.post(
-                live_server.url + UPDATE, json=payload(strategy="并发策略"), headers={"X-API-Key": key}, timeout=30
+                live_server.url + UPDATE,
+                json=payload(strategy="并发策略"),
+                headers={"X-API-Key": key},
+                timeout=30,
             )
             results.append((response.status_code, response.json()))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
@@ -327,7 +348,10 @@ def test_total_sums_and_weights_cost(client, key):
         {"code": "600000.XSHG", "qmt_code": "600000.SH", "name": "", "total_volume": 400, "avg_cost": 13.0}
     ]
     everything = client.get("/api/v1/positions/total", HTTP_X_API_KEY=key).json()
-    assert {p["qmt_code"]: p["total_volume"] for p in everything["positions"]} == {"600000.SH": 400, "000001.SZ": 100}
+    assert {p["qmt_code"]: p["total_volume"] for p in everything["positions"]} == {
+        "600000.SH": 400,
+        "000001.SZ": 100,
+    }
 
 
 def test_total_with_unknown_strategy_is_404(client, key):
