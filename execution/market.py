@@ -1,0 +1,128 @@
+"""Market rules per instrument class (DESIGN §4): lots, ticks, limits, T+0/T+1, price protection.
+
+Pure functions. The broker's own instrument detail (limit prices, tick,
+status) wins when available; this table is the fallback.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from positions.codes import InstrumentClass, instrument_class
+
+
+@dataclass(frozen=True)
+class Rules:
+    klass: InstrumentClass
+    buy_lot: int  # buys are multiples of this ...
+    buy_min: int  # ... and at least this many (STAR 200, BJ 100)
+    buy_step: int  # beyond the minimum, in steps of this (STAR/BJ: 1)
+    sell_lot: int  # sells are multiples of this, or the whole remainder
+    sell_min: int
+    tick: Decimal
+    t_plus_zero: bool
+    limit_pct: Decimal  # daily price limit; ST main board is 5%
+
+    def round_buy(self, volume: int) -> int:
+        """Largest valid buy volume ≤ volume (0 when below the minimum)."""
+        if volume < self.buy_min:
+            return 0
+        if self.buy_step == 1:
+            return volume  # STAR/BJ: at least the minimum, then any share
+        return volume - volume % self.buy_lot
+
+    def round_sell(self, volume: int, sellable: int) -> int:
+        """Largest valid sell ≤ volume given what can be sold now.
+
+        An odd remainder (< one lot, or below STAR/BJ's minimum) may only
+        be sold as a whole, i.e. when selling everything that is sellable.
+        """
+        volume = min(volume, sellable)
+        if volume <= 0:
+            return 0
+        if volume == sellable:
+            return volume  # selling all that is held may include the odd lot
+        if self.sell_min > self.sell_lot:
+            # STAR/BJ: ≥ minimum, then any share; the rest must stay sellable
+            # as a whole or be ≥ minimum too.
+            return volume if volume >= self.sell_min else 0
+        return volume - volume % self.sell_lot
+
+
+_D = Decimal
+_STOCK_TICK, _FUND_TICK, _BOND_TICK = _D("0.01"), _D("0.001"), _D("0.001")
+
+RULES = {
+    InstrumentClass.MAIN_BOARD: Rules(
+        InstrumentClass.MAIN_BOARD, 100, 100, 100, 100, 100, _STOCK_TICK, False, _D("0.10")
+    ),
+    InstrumentClass.CHINEXT: Rules(
+        InstrumentClass.CHINEXT, 100, 100, 100, 100, 100, _STOCK_TICK, False, _D("0.20")
+    ),
+    # STAR market: buy at least 200, then +1; sell ≥ 200 or the whole remainder.
+    InstrumentClass.STAR: Rules(InstrumentClass.STAR, 1, 200, 1, 1, 200, _STOCK_TICK, False, _D("0.20")),
+    # Beijing exchange: at least 100, then +1.
+    InstrumentClass.BJ: Rules(InstrumentClass.BJ, 1, 100, 1, 1, 100, _STOCK_TICK, False, _D("0.30")),
+    # Convertible bonds trade in 10s (张) and are T+0.
+    InstrumentClass.CONVERTIBLE_BOND: Rules(
+        InstrumentClass.CONVERTIBLE_BOND, 10, 10, 10, 10, 10, _BOND_TICK, True, _D("0.20")
+    ),
+    InstrumentClass.FUND: Rules(InstrumentClass.FUND, 100, 100, 100, 100, 100, _FUND_TICK, False, _D("0.10")),
+}
+
+
+class NotTradable(ValueError):
+    """A code the sync never trades (reverse repo, IPO codes, unknown classes)."""
+
+
+def rules_for(code: str, *, is_st: bool = False) -> Rules:
+    klass = instrument_class(code)
+    rules = RULES.get(klass)
+    if rules is None:
+        raise NotTradable(f"{code} is not traded by qmtjq ({klass})")
+    if is_st and klass is InstrumentClass.MAIN_BOARD:
+        return Rules(**{**rules.__dict__, "limit_pct": _D("0.05")})
+    return rules
+
+
+def round_to_tick(price: Decimal, tick: Decimal, *, direction: str) -> Decimal:
+    """Round onto the tick grid: 'down' for buys, 'up' for sells, 'nearest' for limits."""
+    mode = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}[direction]
+    return ((price / tick).to_integral_value(rounding=mode) * tick).quantize(tick)
+
+
+def limit_prices(prev_close: Decimal, rules: Rules) -> tuple[Decimal, Decimal]:
+    """(up_stop, down_stop) from the previous close when the broker gives none."""
+    up = round_to_tick(prev_close * (1 + rules.limit_pct), rules.tick, direction="nearest")
+    down = round_to_tick(prev_close * (1 - rules.limit_pct), rules.tick, direction="nearest")
+    return up, down
+
+
+def price_cage(reference: Decimal, tick: Decimal) -> Decimal:
+    """Half-width of the price cage: within max(2%, 10 ticks) of the reference price."""
+    return max(reference * _D("0.02"), tick * 10)
+
+
+def protected_limit_price(
+    *,
+    side: str,
+    last: Decimal,
+    slippage: Decimal,
+    up_stop: Decimal | None,
+    down_stop: Decimal | None,
+    tick: Decimal,
+) -> Decimal:
+    """Limit price for a marketable order that cannot run away (DESIGN §4).
+
+    Buy at min(last × (1+slip), up_stop) rounded down; sell at
+    max(last × (1−slip), down_stop) rounded up; both kept in the price cage.
+    """
+    cage = price_cage(last, tick)
+    if side == "buy":
+        price = min(last * (1 + slippage), last + cage)
+        if up_stop is not None:
+            price = min(price, up_stop)
+        return max(round_to_tick(price, tick, direction="down"), tick)
+    price = max(last * (1 - slippage), last - cage)
+    if down_stop is not None:
+        price = max(price, down_stop)
+    return round_to_tick(price, tick, direction="up")
