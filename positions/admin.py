@@ -73,8 +73,15 @@ class ApiClientForm(forms.ModelForm):
     class Meta:
         model = ApiClient
         fields = [
-            "name", "client_id", "enabled", "public_key", "require_v2",
-            "all_strategies", "strategies", "can_create_strategies", "rate_limit_per_minute",
+            "name",
+            "client_id",
+            "enabled",
+            "public_key",
+            "require_v2",
+            "all_strategies",
+            "strategies",
+            "can_create_strategies",
+            "rate_limit_per_minute",
         ]
 
     def clean_public_key(self):

@@ -151,6 +151,10 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Trading --------------------------------------------------------------
 # Global kill switch (DESIGN §5.7): when off no worker sends any order.
 TRADING_ENABLED = env.bool("TRADING_ENABLED", default=True)
+# Real quotes over HTTP (Tencent's public quote service) for paper accounts
+# and as a fallback when xtdata is unavailable. Off by default: no outside
+# host is contacted unless asked for.
+QUOTE_HTTP_ENABLED = env.bool("QUOTE_HTTP_ENABLED", default=False)
 
 # --- Ingest API -----------------------------------------------------------
 API_TOKEN_MAX_SKEW_SECONDS = env.int("API_TOKEN_MAX_SKEW_SECONDS", default=300)

@@ -1,0 +1,418 @@
+"""The live broker: a MiniQMT account through xtquant's XtQuantTrader (DESIGN §6).
+
+xtquant is imported only inside `connect()`: its native parts are Windows .pyd
+files and `import xtquant` makes a network version check, so this module has to
+import anywhere (Linux CI, the paper-only server) without it.
+
+xtquant runs every callback on one single-thread executor, which also delivers
+the answers to synchronous calls: a query or order made from a callback waits
+for itself forever, and an exception raised in a callback vanishes. So the
+callbacks here only convert and queue; the worker drains the queue from its own
+loop and makes every trader call itself.
+"""
+
+import datetime as dt
+import itertools
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import NoReturn
+
+from .base import (
+    BUY,
+    SELL,
+    Broker,
+    BrokerAsset,
+    BrokerDisconnected,
+    BrokerError,
+    BrokerEvent,
+    BrokerOrder,
+    BrokerPosition,
+    BrokerTrade,
+    OrderRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+# xtconstant values, kept here so this module never imports xtquant at load time.
+STOCK_BUY, STOCK_SELL = 23, 24
+OFFSET_FLAG_OPEN, OFFSET_FLAG_CLOSE = 48, 49  # what tells buy from sell on other order types
+ORDER_REMARK_MAX = 24  # MiniQMT cuts longer remarks silently; reconciliation by key would then fail
+DEFAULT_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+_session_counter = itertools.count(int(time.time()))
+
+
+def session_id_new() -> int:
+    """A positive int32 session id that no other client on this machine is using.
+
+    MiniQMT needs a distinct session id per concurrent client: the process id
+    sits in the high 15 bits, a per-process counter (seeded from the clock, so
+    a restarted process with a recycled pid starts elsewhere) in the low 16.
+    """
+    low = next(_session_counter) & 0xFFFF
+    return ((os.getpid() % 0x7FFF) + 1) << 16 | low
+
+
+def _xtquant_modules():
+    try:
+        from xtquant import xttrader, xttype
+    except ImportError as exc:
+        raise BrokerError(
+            f"xtquant is not usable here ({exc}); the live broker needs Windows with MiniQMT and `pip install xtquant`"
+        ) from exc
+    return xttrader, xttype
+
+
+class XtQuantBroker(Broker):
+    """One MiniQMT stock account. All methods run on the worker's thread; callbacks only queue events."""
+
+    def __init__(
+        self,
+        *,
+        userdata_mini_path: str | Path,
+        account_id: str,
+        session_id_factory: Callable[[], int] | None = None,
+        trader_factory: Callable[[str, int], object] | None = None,
+    ):
+        self.userdata_mini_path = str(userdata_mini_path)
+        self.account_id = str(account_id)
+        self.session_id: int | None = None
+        self._session_id_factory = session_id_factory or session_id_new
+        self._trader_factory = (
+            trader_factory  # (path, session_id) -> XtQuantTrader-like; default the real one
+        )
+        self._events: queue.SimpleQueue[BrokerEvent] = queue.SimpleQueue()
+        self._trader = None
+        self._account = None
+        self._connected = False
+        self._generation = 0  # which trader the callbacks belong to; stale ones may not mark us disconnected
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # -- lifecycle ---------------------------------------------------------------
+    def connect(self) -> None:
+        """Start a fresh XtQuantTrader with a new session id, connect and subscribe the account."""
+        self.close()
+        xttrader, xttype = _xtquant_modules()
+        self._generation += 1
+        self.session_id = self._session_id_factory()
+        factory = self._trader_factory or xttrader.XtQuantTrader
+        trader = self._trader = factory(self.userdata_mini_path, self.session_id)
+        try:
+            trader.register_callback(_TraderCallback(self, self._generation))
+            trader.start()
+            result = trader.connect()
+            if result != 0:
+                raise BrokerDisconnected(
+                    f"connecting to MiniQMT at {self.userdata_mini_path} (session {self.session_id}) returned "
+                    f"{result}; is MiniQMT running and logged in?"
+                )
+            account = xttype.StockAccount(self.account_id, "STOCK")
+            result = trader.subscribe(account)
+            if result != 0:
+                raise BrokerDisconnected(
+                    f"subscribing account {self.account_id} returned {result}; is it logged in to this MiniQMT?"
+                )
+        except BaseException:
+            self.close()
+            raise
+        self._account = account
+        self._connected = True
+
+    def reconnect(
+        self,
+        *,
+        backoff_seconds: Sequence[float] = DEFAULT_BACKOFF_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """connect() until it works, pausing backoff_seconds[i] before retry i; re-raise the last failure after."""
+        pauses = [0.0, *backoff_seconds]
+        for attempt, pause in enumerate(pauses, start=1):
+            if pause:
+                sleep(pause)
+            try:
+                self.connect()
+                return
+            except BrokerDisconnected as exc:
+                logger.warning("MiniQMT reconnect attempt %d/%d failed: %s", attempt, len(pauses), exc)
+                if attempt == len(pauses):
+                    raise
+
+    def close(self) -> None:
+        trader, self._trader = self._trader, None
+        self._connected = False
+        self._account = None
+        if trader is None:
+            return
+        try:
+            trader.stop()
+        except Exception:
+            logger.warning("stopping XtQuantTrader (session %s) failed", self.session_id, exc_info=True)
+
+    # -- queries -------------------------------------------------------------------
+    def query_asset(self) -> BrokerAsset:
+        asset = self._live().query_stock_asset(self._account)
+        if asset is None:
+            self._lost("query_stock_asset")
+        return BrokerAsset(
+            cash=_decimal(asset.cash),
+            frozen_cash=_decimal(asset.frozen_cash),
+            market_value=_decimal(asset.market_value),
+            total_asset=_decimal(asset.total_asset),
+        )
+
+    def query_positions(self) -> list[BrokerPosition]:
+        trader = self._live()
+        rows = self._rows(trader, "query_stock_positions", trader.query_stock_positions(self._account))
+        return [_position(row) for row in rows]
+
+    def query_orders(self) -> list[BrokerOrder]:
+        trader = self._live()
+        rows = self._rows(trader, "query_stock_orders", trader.query_stock_orders(self._account, False))
+        return [order for order in map(_order, rows) if order is not None]
+
+    def query_trades(self) -> list[BrokerTrade]:
+        trader = self._live()
+        rows = self._rows(trader, "query_stock_trades", trader.query_stock_trades(self._account))
+        return [trade for trade in map(_trade, rows) if trade is not None]
+
+    # -- orders ----------------------------------------------------------------------
+    def place_order(self, request: OrderRequest) -> int:
+        key = request.key
+        if not key or len(key) > ORDER_REMARK_MAX or not key.isascii():
+            raise ValueError(
+                f"order key {key!r} must be 1..{ORDER_REMARK_MAX} ASCII characters (xtquant order_remark)"
+            )
+        order_type = {BUY: STOCK_BUY, SELL: STOCK_SELL}.get(request.side)
+        if order_type is None:
+            raise ValueError(f"order side must be {BUY!r} or {SELL!r}, not {request.side!r}")
+        trader = self._live()
+        order_id = trader.order_stock(
+            self._account,
+            request.code,
+            order_type,
+            int(request.volume),
+            request.price_type,
+            float(request.price),
+            request.strategy_name,
+            key,
+        )
+        if order_id is None or order_id <= 0:
+            raise BrokerError(
+                f"order_stock returned {order_id} for {key} ({request.side} {request.volume} {request.code} "
+                f"@ {request.price}): MiniQMT did not take the order"
+            )
+        return int(order_id)
+
+    def cancel_order(self, broker_order_id: int) -> int:
+        return int(self._live().cancel_order_stock(self._account, int(broker_order_id)))
+
+    def drain_events(self) -> list[BrokerEvent]:
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    # -- internals ---------------------------------------------------------------------
+    def _live(self):
+        if not self._connected or self._trader is None:
+            raise BrokerDisconnected(
+                f"not connected to MiniQMT for account {self.account_id}; reconnect first"
+            )
+        return self._trader
+
+    def _lost(self, call: str) -> NoReturn:
+        self._connected = False
+        raise BrokerDisconnected(f"{call} got no answer from MiniQMT for account {self.account_id}")
+
+    def _rows(self, trader, call: str, rows) -> list:
+        if rows is not None:
+            return list(rows)
+        # xtquant documents None for list queries as "failed, or nothing today"; the asset
+        # query returns None only on failure, so it tells an empty day from a dead link.
+        if trader.query_stock_asset(self._account) is None:
+            self._lost(call)
+        return []
+
+    def _callback_event(self, generation: int, event: BrokerEvent) -> None:
+        if event.kind == "disconnected":
+            if generation != self._generation:
+                return  # a trader we already replaced says goodbye
+            self._connected = False
+        self._events.put(event)
+
+
+class _TraderCallback:
+    """Registered with XtQuantTrader: converts pushes and queues them, nothing else (runs on xtquant's thread)."""
+
+    def __init__(self, broker: XtQuantBroker, generation: int):
+        self._broker = broker
+        self._generation = generation
+
+    def on_stock_order(self, order):
+        self._queue("order", order, _order_event)
+
+    def on_stock_trade(self, trade):
+        self._queue("trade", trade, _trade_event)
+
+    def on_order_error(self, order_error):
+        self._queue("order_error", order_error, _order_error_event)
+
+    def on_cancel_error(self, cancel_error):
+        self._queue("cancel_error", cancel_error, _cancel_error_event)
+
+    def on_disconnected(self):
+        try:
+            self._broker._callback_event(
+                self._generation, BrokerEvent(kind="disconnected", message="MiniQMT disconnected")
+            )
+        except Exception:
+            logger.exception("xtquant on_disconnected could not be queued")
+
+    def __getattr__(self, name):
+        # Pushes the worker polls for anyway (asset, positions, account status, async answers).
+        if name.startswith("on_"):
+            return _ignore
+        raise AttributeError(name)
+
+    def _queue(self, kind, xt_object, convert):
+        try:
+            account_id = getattr(xt_object, "account_id", "")
+            if account_id and account_id != self._broker.account_id:
+                return  # another account on the same MiniQMT
+            event = convert(xt_object)
+            if event is not None:
+                self._broker._callback_event(self._generation, event)
+        except Exception:
+            logger.exception("xtquant %s push could not be read: %r", kind, xt_object)
+
+
+def _ignore(*args, **kwargs):
+    return None
+
+
+# -- xtquant objects -> broker dataclasses ------------------------------------------------
+def _decimal(value) -> Decimal:
+    # xtquant reports floats; str() keeps their shortest form (10.5, not 10.4999999...).
+    return Decimal(0) if value is None else Decimal(str(value))
+
+
+def _timestamp(seconds) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC) if seconds else None
+
+
+def _side(xt_object) -> str | None:
+    order_type = getattr(xt_object, "order_type", None)
+    if order_type == STOCK_BUY:
+        return BUY
+    if order_type == STOCK_SELL:
+        return SELL
+    offset_flag = getattr(xt_object, "offset_flag", None)
+    if offset_flag == OFFSET_FLAG_OPEN:
+        return BUY
+    if offset_flag == OFFSET_FLAG_CLOSE:
+        return SELL
+    return None
+
+
+def _position(row) -> BrokerPosition:
+    avg_price = row.avg_price if getattr(row, "avg_price", 0) else row.open_price
+    last_price = getattr(row, "last_price", None)
+    return BrokerPosition(
+        code=row.stock_code,
+        volume=int(row.volume),
+        can_use_volume=int(row.can_use_volume),
+        avg_price=_decimal(avg_price),
+        market_value=_decimal(row.market_value),
+        last_price=_decimal(last_price) if last_price else None,
+    )
+
+
+def _order(row) -> BrokerOrder | None:
+    side = _side(row)
+    if side is None:
+        logger.warning(
+            "skipping xtquant order %s of order type %s: neither buy nor sell", row.order_id, row.order_type
+        )
+        return None
+    return BrokerOrder(
+        broker_order_id=int(row.order_id),
+        code=row.stock_code,
+        side=side,
+        volume=int(row.order_volume),
+        price=_decimal(row.price),
+        status=int(row.order_status),
+        traded_volume=int(row.traded_volume),
+        traded_price=_decimal(row.traded_price),
+        remark=row.order_remark or "",
+        message=row.status_msg or "",
+        order_time=_timestamp(row.order_time),
+    )
+
+
+def _trade(row) -> BrokerTrade | None:
+    side = _side(row)
+    if side is None:
+        logger.warning(
+            "skipping xtquant trade %s of order type %s: neither buy nor sell", row.traded_id, row.order_type
+        )
+        return None
+    return BrokerTrade(
+        trade_id=str(row.traded_id),
+        broker_order_id=int(row.order_id),
+        code=row.stock_code,
+        side=side,
+        volume=int(row.traded_volume),
+        price=_decimal(row.traded_price),
+        amount=_decimal(row.traded_amount),
+        # A trade without a time still happened; "now" is the closest we know.
+        traded_at=_timestamp(row.traded_time) or dt.datetime.now(tz=dt.UTC),
+        remark=row.order_remark or "",
+        fee=_decimal(getattr(row, "commission", 0)),
+    )
+
+
+def _order_event(xt_order) -> BrokerEvent | None:
+    order = _order(xt_order)
+    if order is None:
+        return None
+    return BrokerEvent(
+        kind="order",
+        order=order,
+        broker_order_id=order.broker_order_id,
+        remark=order.remark,
+        message=order.message,
+    )
+
+
+def _trade_event(xt_trade) -> BrokerEvent | None:
+    trade = _trade(xt_trade)
+    if trade is None:
+        return None
+    return BrokerEvent(kind="trade", trade=trade, broker_order_id=trade.broker_order_id, remark=trade.remark)
+
+
+def _order_error_event(error) -> BrokerEvent:
+    return BrokerEvent(
+        kind="order_error",
+        broker_order_id=int(error.order_id),
+        remark=error.order_remark or "",
+        message=f"{error.error_id}: {error.error_msg}",
+    )
+
+
+def _cancel_error_event(error) -> BrokerEvent:
+    return BrokerEvent(
+        kind="cancel_error",
+        broker_order_id=int(error.order_id),
+        message=f"{error.error_id}: {error.error_msg}",
+    )

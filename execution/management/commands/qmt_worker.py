@@ -1,0 +1,107 @@
+"""`python manage.py qmt_worker --account NAME`: make a broker account follow its targets."""
+
+import signal
+import sys
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+
+from execution.brokers.base import BrokerError
+from execution.models import BrokerAccount
+from execution.runtime import broker_for, quote_source_for
+from execution.services.lease import LeaseHeld
+from execution.worker import EXIT_BLOCKED, EXIT_CONVERGED, EXIT_LEASE, Worker, WorkerConfig
+
+
+class Command(BaseCommand):
+    help = (
+        "Converge one broker account to its strategies' targets through xtquant (live) or the paper broker. "
+        "Exit codes with --once: 0 converged, 2 another worker holds the account, 3 blocked/held/not trading, "
+        "4 timed out with orders open."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--account", required=True, help="Broker account name (as in admin).")
+        parser.add_argument("--once", action="store_true", help="Converge, then exit (see exit codes).")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            help="Seconds between cycles (default 1; new targets are seen within one).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print the round it would place; send nothing."
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=120.0, help="With --once: give up after this many seconds."
+        )
+
+    def handle(self, *args, account, once, interval, dry_run, timeout, **options):
+        if not 0.05 <= interval <= 3600:
+            raise CommandError("--interval must be between 0.05 and 3600 seconds")
+        try:
+            broker_account = BrokerAccount.objects.get(name=account)
+        except BrokerAccount.DoesNotExist:
+            raise CommandError(
+                f"no broker account named {account!r}; create it in admin or with create_account"
+            )
+        quote_source = quote_source_for(broker_account)
+        worker = Worker(
+            account=broker_account,
+            broker=broker_for(broker_account, quote_source=quote_source),
+            quote_source=quote_source,
+            config=WorkerConfig(interval=interval),
+            say=lambda line: (self.stdout.write(line), self.stdout.flush()),
+        )
+        if dry_run:
+            return self._dry_run(worker)
+        restore = self._stop_on_ctrl_c(worker.stop_event)
+        try:
+            worker.start()
+        except LeaseHeld as exc:
+            self.stderr.write(str(exc))
+            sys.exit(EXIT_LEASE)
+        except BrokerError as exc:
+            worker.stop()
+            raise CommandError(f"cannot connect to the broker: {exc}")
+        mode = "once" if once else f"every {interval:g} s"
+        self.stdout.write(
+            f"worker for {broker_account} started ({mode}); Ctrl+C stops after the current step"
+        )
+        try:
+            code = worker.run_once(timeout=timeout) if once else worker.run_forever()
+        finally:
+            worker.stop()
+            restore()
+        self.stdout.write("worker stopped")
+        if code != EXIT_CONVERGED:
+            sys.exit(code)
+
+    def _dry_run(self, worker: Worker) -> None:
+        worker.broker.connect()
+        try:
+            outcome = worker.dry_run()
+        finally:
+            worker.broker.close()
+        plan = outcome.plan
+        self.stdout.write(f"dry run: {plan.status} {plan.message}")
+        for order in plan.orders:
+            self.stdout.write(
+                f"  would {order.side} {order.code} {order.volume} @ {order.limit_price} ({order.price_source})"
+            )
+        for skip in plan.skips:
+            self.stdout.write(f"  skip {skip.code}: {skip.reason} {skip.detail}")
+        if plan.status in ("blocked", "hold"):
+            sys.exit(EXIT_BLOCKED)
+
+    @staticmethod
+    def _stop_on_ctrl_c(stop_event: threading.Event):
+        """First Ctrl+C: finish the current step and exit. Second: stop now."""
+
+        def handler(signum, frame):
+            if stop_event.is_set():
+                raise KeyboardInterrupt
+            stop_event.set()
+
+        previous = signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,199 @@
+"""Rounds, orders, their status history and fills (DESIGN §5, §6)."""
+
+import base64
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .accounts import BrokerAccount
+
+
+def order_key_new() -> str:
+    """A unique order key that fits xtquant's order_remark (≤ 24 ASCII chars): 'qj' + 16 base32 chars."""
+    return "qj" + base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+
+
+class Round(models.Model):
+    """One convergence step of one account."""
+
+    class Status(models.TextChoices):
+        PLACED = "placed", _("placed")
+        CONVERGED = "converged", _("converged")
+        BLOCKED = "blocked", _("blocked")
+        HELD = "held_for_approval", _("held for approval")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    class Trigger(models.TextChoices):
+        TARGET = "target_changed", _("target changed")
+        DRIFT = "drift", _("drift")
+        APPROVED = "approved", _("approved")
+        MANUAL = "manual", _("manual")
+
+    account = models.ForeignKey(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="rounds"
+    )
+    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, db_index=True)
+    targets = models.JSONField(_("target versions used"), default=dict)  # {strategy name: snapshot id}
+    diff = models.JSONField(_("diff"), default=list)  # [{code, target, actual, reserved, delta}]
+    skips = models.JSONField(_("skipped lines"), default=list)  # [{code, reason, detail, volume}]
+    planned = models.JSONField(_("planned orders"), default=list)  # held rounds keep their plan here
+    message = models.TextField(_("message"), blank=True)
+    # Inputs digest: a round that made no progress is not recomputed until something changes.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("approved by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("round")
+        verbose_name_plural = _("rounds")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.account.name} #{self.pk} {self.status}"
+
+
+class OrderStatus(models.IntegerChoices):
+    """xtquant's order status codes (DESIGN §6), plus our own states before and instead of sending."""
+
+    CREATED = 0, _("stored, not yet sent")
+    NOT_SENT = -1, _("never sent")
+    SEND_FAILED = -2, _("send failed")
+    UNREPORTED = 48, _("unreported")
+    WAIT_REPORTING = 49, _("waiting to report")
+    REPORTED = 50, _("reported")
+    REPORTED_CANCEL = 51, _("reported, cancel pending")
+    PARTSUCC_CANCEL = 52, _("partly filled, cancel pending")
+    PART_CANCEL = 53, _("partly cancelled")
+    CANCELED = 54, _("cancelled")
+    PART_SUCC = 55, _("partly filled")
+    SUCCEEDED = 56, _("filled")
+    JUNK = 57, _("rejected")
+    UNKNOWN = 255, _("unknown")
+
+
+# 51 and 52 are NOT final: a cancel is pending and fills may still arrive.
+FINAL_STATUSES = frozenset(
+    {
+        OrderStatus.NOT_SENT,
+        OrderStatus.SEND_FAILED,
+        OrderStatus.PART_CANCEL,
+        OrderStatus.CANCELED,
+        OrderStatus.SUCCEEDED,
+        OrderStatus.JUNK,
+    }
+)
+
+
+class Order(models.Model):
+    class Side(models.TextChoices):
+        BUY = "buy", _("buy")
+        SELL = "sell", _("sell")
+
+    key = models.CharField(_("order key"), max_length=24, unique=True, default=order_key_new, editable=False)
+    account = models.ForeignKey(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="orders"
+    )
+    round = models.ForeignKey(
+        Round,
+        verbose_name=_("round"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
+    )
+    code = models.CharField(_("code"), max_length=12, db_index=True)
+    side = models.CharField(_("side"), max_length=4, choices=Side.choices)
+    volume = models.BigIntegerField(_("volume"))
+    price_type = models.IntegerField(_("price type"), default=11)  # xtconstant.FIX_PRICE
+    limit_price = models.DecimalField(_("limit price"), max_digits=14, decimal_places=4)
+    price_source = models.CharField(
+        _("price source"), max_length=16, blank=True, help_text=_("Where the reference price came from.")
+    )
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    strategies = models.JSONField(_("strategies"), default=list)  # names of strategies wanting this code
+    status = models.IntegerField(_("status"), choices=OrderStatus.choices, default=OrderStatus.CREATED)
+    filled_volume = models.BigIntegerField(_("filled volume"), default=0)
+    avg_fill_price = models.DecimalField(
+        _("average fill price"), max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    broker_order_id = models.BigIntegerField(_("broker order id"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    cancel_requested_at = models.DateTimeField(_("cancel requested at"), null=True, blank=True)
+    # Set in admin; the worker (the only one talking to the broker) sends the cancel.
+    user_cancel_requested_at = models.DateTimeField(_("cancel asked by a user at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "status"]),
+            models.Index(fields=["account", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_side_display()} {self.code} {self.volume} @ {self.limit_price}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class OrderEvent(models.Model):
+    """Status history of an order."""
+
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    status = models.IntegerField(_("status"), choices=OrderStatus.choices)
+    filled_volume = models.BigIntegerField(_("filled volume"), default=0)
+    message = models.TextField(_("message"), blank=True)
+
+    class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status}"
+
+
+class Fill(models.Model):
+    account = models.ForeignKey(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="fills"
+    )
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), null=True, blank=True, on_delete=models.SET_NULL, related_name="fills"
+    )
+    trade_id = models.CharField(_("broker trade id"), max_length=64)
+    code = models.CharField(_("code"), max_length=12)
+    side = models.CharField(_("side"), max_length=4, choices=Order.Side.choices)
+    volume = models.BigIntegerField(_("volume"))
+    price = models.DecimalField(_("price"), max_digits=14, decimal_places=4)
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    fee = models.DecimalField(_("fee"), max_digits=12, decimal_places=2, default=0)
+    traded_at = models.DateTimeField(_("traded at"))
+
+    class Meta:
+        verbose_name = _("fill")
+        verbose_name_plural = _("fills")
+        ordering = ["-traded_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["account", "trade_id"], name="fill_unique_trade")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.volume} @ {self.price}"

@@ -1,0 +1,105 @@
+"""Broker state as reported by the worker, the worker lease, and admin-entered quotes."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .accounts import BrokerAccount
+
+
+class AccountState(models.Model):
+    account = models.OneToOneField(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="state"
+    )
+    cash = models.DecimalField(_("cash"), max_digits=18, decimal_places=2)
+    frozen_cash = models.DecimalField(_("frozen cash"), max_digits=18, decimal_places=2, default=0)
+    market_value = models.DecimalField(_("market value"), max_digits=18, decimal_places=2, default=0)
+    total_asset = models.DecimalField(_("total asset"), max_digits=18, decimal_places=2)
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("account state")
+        verbose_name_plural = _("account states")
+
+    def __str__(self) -> str:
+        return f"{self.account.name} {self.total_asset}"
+
+
+class Holding(models.Model):
+    account = models.ForeignKey(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="holdings"
+    )
+    code = models.CharField(_("code"), max_length=16)
+    volume = models.BigIntegerField(_("volume"))
+    can_use_volume = models.BigIntegerField(_("sellable volume"))
+    avg_cost = models.DecimalField(_("average cost"), max_digits=14, decimal_places=4, default=0)
+    last_price = models.DecimalField(_("last price"), max_digits=14, decimal_places=4, null=True, blank=True)
+    market_value = models.DecimalField(_("market value"), max_digits=18, decimal_places=2, default=0)
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("holding")
+        verbose_name_plural = _("holdings")
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["account", "code"], name="holding_unique_code")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.volume}"
+
+
+class EquityPoint(models.Model):
+    """Periodic account value for an equity curve."""
+
+    account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="equity")
+    at = models.DateTimeField(_("at"), db_index=True)
+    cash = models.DecimalField(_("cash"), max_digits=18, decimal_places=2)
+    market_value = models.DecimalField(_("market value"), max_digits=18, decimal_places=2)
+    total_asset = models.DecimalField(_("total asset"), max_digits=18, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("equity point")
+        verbose_name_plural = _("equity points")
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.at} {self.total_asset}"
+
+
+class WorkerLease(models.Model):
+    """Only one worker per account: whoever holds an unexpired lease."""
+
+    account = models.OneToOneField(BrokerAccount, on_delete=models.CASCADE, related_name="lease")
+    holder = models.CharField(_("holder"), max_length=200)  # host:pid:token
+    acquired_at = models.DateTimeField(_("acquired at"))
+    heartbeat_at = models.DateTimeField(_("last heartbeat"))
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("worker lease")
+        verbose_name_plural = _("worker leases")
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.holder}"
+
+
+class ManualQuote(models.Model):
+    """Prices entered in admin: a quote source for paper accounts and a fallback when feeds fail."""
+
+    code = models.CharField(_("code"), max_length=12, unique=True)
+    last_price = models.DecimalField(_("last price"), max_digits=14, decimal_places=4)
+    prev_close = models.DecimalField(
+        _("previous close"), max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    up_stop = models.DecimalField(_("limit-up price"), max_digits=14, decimal_places=4, null=True, blank=True)
+    down_stop = models.DecimalField(
+        _("limit-down price"), max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    suspended = models.BooleanField(_("suspended"), default=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("manual quote")
+        verbose_name_plural = _("manual quotes")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.last_price}"

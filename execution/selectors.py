@@ -1,0 +1,153 @@
+"""Reads for execution: the planner's inputs and what pages show."""
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from positions.models import TargetLine as StoredTargetLine
+
+from . import planner
+from .models import (
+    FINAL_STATUSES,
+    AccountState,
+    BrokerAccount,
+    Fill,
+    Holding,
+    ManagedCode,
+    Order,
+    ReservedHolding,
+    Round,
+    Subscription,
+)
+
+
+def subscriptions_active(*, account: BrokerAccount) -> list[Subscription]:
+    return list(
+        account.subscriptions.filter(enabled=True)
+        .select_related("strategy", "strategy__current_snapshot")
+        .order_by("strategy__name")
+    )
+
+
+def subscribed_targets(*, account: BrokerAccount) -> list[planner.SubscribedTarget]:
+    """Each enabled subscription with its strategy's current target, in two queries."""
+    subscriptions = subscriptions_active(account=account)
+    snapshot_ids = [s.strategy.current_snapshot_id for s in subscriptions if s.strategy.current_snapshot_id]
+    lines: dict[int, list[planner.TargetLine]] = {sid: [] for sid in snapshot_ids}
+    for snapshot_id, code, volume, cost in StoredTargetLine.objects.filter(
+        snapshot_id__in=snapshot_ids
+    ).values_list("snapshot_id", "code", "volume", "cost"):
+        lines[snapshot_id].append(planner.TargetLine(code, volume, cost))
+    result = []
+    for sub in subscriptions:
+        strategy, snapshot = sub.strategy, sub.strategy.current_snapshot
+        result.append(
+            planner.SubscribedTarget(
+                strategy_id=strategy.pk,
+                strategy_name=strategy.name,
+                mode=sub.scaling,
+                ratio=sub.ratio,
+                capital=sub.capital,
+                snapshot_id=snapshot.pk if snapshot else None,
+                confirmed_at=strategy.confirmed_at,
+                total_value=snapshot.total_value if snapshot else None,
+                lines=tuple(lines.get(snapshot.pk, ())) if snapshot else (),
+            )
+        )
+    return result
+
+
+def targets_signature(*, account: BrokerAccount) -> tuple:
+    """Cheap change detector polled every cycle: one small indexed query."""
+    return tuple(
+        account.subscriptions.filter(enabled=True)
+        .order_by("pk")
+        .values_list("pk", "scaling", "ratio", "capital", "strategy__current_snapshot_id")
+    )
+
+
+def account_policy(*, account: BrokerAccount) -> planner.AccountPolicy:
+    return planner.AccountPolicy(
+        slippage=account.slippage,
+        max_order_value=account.max_order_value,
+        max_daily_turnover=account.max_daily_turnover,
+        approval_threshold=account.approval_threshold,
+        stale_after=account.stale_after,
+        sell_unmanaged=account.sell_unmanaged,
+        ignore_codes=frozenset(account.ignore_code_list()),
+        commission_rate=account.commission_rate,
+        min_commission=account.min_commission,
+    )
+
+
+def trading_day_start(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    return timezone.make_aware(datetime.combine(local.date(), time.min), local.tzinfo)
+
+
+def turnover_today(*, account: BrokerAccount, now: datetime) -> Decimal:
+    start = trading_day_start(now)
+    total = Fill.objects.filter(
+        account=account, traded_at__gte=start, traded_at__lt=start + timedelta(days=1)
+    )
+    return total.aggregate(value=Sum("amount"))["value"] or Decimal(0)
+
+
+def open_orders(*, account: BrokerAccount):
+    return Order.objects.filter(account=account).exclude(status__in=FINAL_STATUSES)
+
+
+def account_view(
+    *,
+    account: BrokerAccount,
+    now: datetime,
+    holdings: list[Holding] | None = None,
+    cash: Decimal | None = None,
+) -> planner.AccountView:
+    """The planner's view of the account from the state the worker just stored."""
+    state = AccountState.objects.get(account=account)
+    rows = holdings if holdings is not None else list(account.holdings.all())
+    pending = Decimal(0)
+    for order in open_orders(account=account).filter(side=Order.Side.BUY):
+        pending += order.limit_price * (order.volume - order.filled_volume)
+    return planner.AccountView(
+        cash=state.cash if cash is None else cash,
+        total_asset=state.total_asset,
+        holdings={
+            h.code: planner.Holding(h.code, h.volume, h.can_use_volume, h.avg_cost, h.last_price)
+            for h in rows
+        },
+        reserved=dict(ReservedHolding.objects.filter(account=account).values_list("code", "volume")),
+        managed_codes=frozenset(ManagedCode.objects.filter(account=account).values_list("code", flat=True)),
+        pending_buy_value=pending,
+        turnover_today=turnover_today(account=account, now=now),
+    )
+
+
+def latest_round(*, account: BrokerAccount) -> Round | None:
+    return Round.objects.filter(account=account).order_by("-created_at", "-id").first()
+
+
+def drift(*, account: BrokerAccount) -> list[dict]:
+    """Target vs actual per code for the account page and API (no quotes needed)."""
+    target, _skips = planner.account_target(subscribed_targets(account=account))
+    holdings = {h.code: h for h in account.holdings.all()}
+    reserved = dict(ReservedHolding.objects.filter(account=account).values_list("code", "volume"))
+    rows = []
+    for code in sorted(set(target) | set(holdings)):
+        held = holdings[code].volume if code in holdings else 0
+        actual = max(held - reserved.get(code, 0), 0)
+        wanted = target.get(code)
+        rows.append(
+            {
+                "code": code,
+                "target": wanted,
+                "actual": actual,
+                "reserved": reserved.get(code, 0),
+                "delta": (wanted or 0) - actual if wanted is not None else None,
+                "managed": wanted is not None,
+            }
+        )
+    return rows

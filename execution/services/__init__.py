@@ -1,0 +1,1 @@
+"""Writes for execution, one module per topic: state, orders, rounds, lease, accounts."""

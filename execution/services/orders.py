@@ -1,0 +1,262 @@
+"""Order lifecycle: stored before sent, reconciled by key, updated from the broker, exactly once (DESIGN §5.3)."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..brokers.base import (
+    CANCEL_ALREADY_FINAL,
+    CANCEL_NOT_FOUND,
+    CANCEL_OK,
+    Broker,
+    BrokerDisconnected,
+    BrokerError,
+    BrokerEvent,
+    BrokerOrder,
+    BrokerTrade,
+    OrderRequest,
+)
+from ..models import FINAL_STATUSES, BrokerAccount, Fill, ManagedCode, Order, OrderEvent, OrderStatus, Round
+from ..planner import PlannedOrder
+
+logger = logging.getLogger(__name__)
+
+
+def _event(order: Order, message: str = "") -> None:
+    OrderEvent.objects.create(
+        order=order, status=order.status, filled_volume=order.filled_volume, message=message
+    )
+
+
+@transaction.atomic
+def orders_create(
+    *,
+    account: BrokerAccount,
+    round: Round,
+    planned: list[PlannedOrder],
+    strategies_by_code: dict[str, list[str]],
+) -> list[Order]:
+    """Store the round's orders with fresh keys BEFORE anything is sent."""
+    orders = []
+    for item in planned:
+        order = Order.objects.create(
+            account=account,
+            round=round,
+            code=item.code,
+            side=item.side,
+            volume=item.volume,
+            limit_price=item.limit_price,
+            price_source=item.price_source,
+            reason=item.reason,
+            strategies=strategies_by_code.get(item.code, []),
+        )
+        _event(order, "stored")
+        orders.append(order)
+        ManagedCode.objects.get_or_create(account=account, code=item.code)
+    return orders
+
+
+def order_send(*, order: Order, broker: Broker, now: datetime) -> None:
+    """Send one stored order. A disconnect leaves it CREATED for reconciliation (it may or may not have arrived)."""
+    request = OrderRequest(
+        key=order.key,
+        code=order.code,
+        side=order.side,
+        volume=order.volume,
+        price=order.limit_price,
+        price_type=order.price_type,
+    )
+    try:
+        broker_order_id = broker.place_order(request)
+    except BrokerDisconnected:
+        raise
+    except BrokerError as exc:
+        order.status, order.message = OrderStatus.SEND_FAILED, str(exc)
+        order.save(update_fields=["status", "message", "updated_at"])
+        _event(order, f"send failed: {exc}")
+        logger.warning("order %s send failed: %s", order.key, exc)
+        return
+    order.broker_order_id = broker_order_id
+    order.sent_at = now
+    if order.status == OrderStatus.CREATED:
+        order.status = OrderStatus.UNREPORTED
+    order.save(update_fields=["broker_order_id", "sent_at", "status", "updated_at"])
+    _event(order, f"sent, broker order id {broker_order_id}")
+
+
+def order_apply(*, order: Order, update: BrokerOrder) -> bool:
+    """Take the broker's view of an order; returns True when something changed."""
+    changed = []
+    if order.broker_order_id != update.broker_order_id:
+        order.broker_order_id = update.broker_order_id
+        changed.append("broker_order_id")
+    if update.status != order.status and not (order.is_final and update.status not in FINAL_STATUSES):
+        order.status = update.status
+        changed.append("status")
+    if update.traded_volume != order.filled_volume:
+        order.filled_volume = update.traded_volume
+        order.avg_fill_price = update.traded_price if update.traded_volume else None
+        changed += ["filled_volume", "avg_fill_price"]
+    if update.message and update.message != order.message:
+        order.message = update.message
+        changed.append("message")
+    if order.sent_at is None and update.broker_order_id:
+        order.sent_at = update.order_time or timezone.now()
+        changed.append("sent_at")
+    if not changed:
+        return False
+    order.save(update_fields=[*changed, "updated_at"])
+    _event(order, update.message)
+    return True
+
+
+def fill_record(*, account: BrokerAccount, trade: BrokerTrade, order: Order | None) -> bool:
+    """Store a fill once per broker trade id; returns True when new."""
+    try:
+        with transaction.atomic():
+            Fill.objects.create(
+                account=account,
+                order=order,
+                trade_id=trade.trade_id,
+                code=trade.code,
+                side=trade.side,
+                volume=trade.volume,
+                price=trade.price,
+                amount=trade.amount,
+                fee=trade.fee,
+                traded_at=trade.traded_at,
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _orders_by_broker_keys(account: BrokerAccount, remarks: set[str], ids: set[int]) -> tuple[dict, dict]:
+    rows = list(Order.objects.filter(account=account, key__in=remarks)) if remarks else []
+    by_key = {o.key: o for o in rows}
+    missing_ids = ids - {o.broker_order_id for o in rows}
+    by_id = {o.broker_order_id: o for o in rows if o.broker_order_id}
+    if missing_ids:
+        by_id |= {
+            o.broker_order_id: o
+            for o in Order.objects.filter(account=account, broker_order_id__in=missing_ids)
+        }
+    return by_key, by_id
+
+
+@dataclass
+class ReconcileReport:
+    linked: list[str] = field(default_factory=list)  # stored-but-unconfirmed orders found at the broker
+    never_sent: list[str] = field(default_factory=list)  # stored orders the broker never received
+    updated: int = 0
+    new_fills: int = 0
+
+
+def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileReport:
+    """Match the broker's orders and trades to ours by key before anything new is sent.
+
+    After a crash an order may be stored but not sent (→ never sent, the next
+    round recomputes from the truth), or sent but its broker id not stored
+    (→ linked by its remark). Either way nothing is sent twice.
+    """
+    report = ReconcileReport()
+    broker_orders = broker.query_orders()
+    trades = broker.query_trades()
+    by_remark = {o.remark: o for o in broker_orders if o.remark}
+    by_id = {o.broker_order_id: o for o in broker_orders}
+    for order in Order.objects.filter(account=account).exclude(status__in=FINAL_STATUSES):
+        update = by_remark.get(order.key) or (
+            by_id.get(order.broker_order_id) if order.broker_order_id else None
+        )
+        if update is not None:
+            if order.status == OrderStatus.CREATED or order.broker_order_id is None:
+                report.linked.append(order.key)
+            report.updated += order_apply(order=order, update=update)
+        elif order.status == OrderStatus.CREATED:
+            order.status, order.message = (
+                OrderStatus.NOT_SENT,
+                "not found at the broker after a restart: never sent",
+            )
+            order.save(update_fields=["status", "message", "updated_at"])
+            _event(order, order.message)
+            report.never_sent.append(order.key)
+        elif order.sent_at and timezone.localtime(order.sent_at).date() < timezone.localdate():
+            # Day orders expire at the close; the holdings report is the truth for fills.
+            order.status = OrderStatus.PART_CANCEL if order.filled_volume else OrderStatus.CANCELED
+            order.message = "not among today's broker orders: expired at the close"
+            order.save(update_fields=["status", "message", "updated_at"])
+            _event(order, order.message)
+    orders_by_key, orders_by_id = _orders_by_broker_keys(
+        account, {t.remark for t in trades if t.remark}, {t.broker_order_id for t in trades}
+    )
+    for trade in trades:
+        order = orders_by_key.get(trade.remark) or orders_by_id.get(trade.broker_order_id)
+        report.new_fills += fill_record(account=account, trade=trade, order=order)
+    if report.linked or report.never_sent:
+        logger.warning(
+            "reconciled account %s: linked %s, never sent %s", account.name, report.linked, report.never_sent
+        )
+    return report
+
+
+def events_apply(*, account: BrokerAccount, events: list[BrokerEvent]) -> int:
+    """Apply callback events queued by the broker; returns how many changed something."""
+    if not events:
+        return 0
+    remarks = {e.remark or (e.order.remark if e.order else "") for e in events} - {""}
+    ids = {e.broker_order_id or (e.order.broker_order_id if e.order else 0) for e in events} - {0, None}
+    by_key, by_id = _orders_by_broker_keys(account, remarks, ids)
+    changed = 0
+    for event in events:
+        if event.kind == "order" and event.order:
+            order = by_key.get(event.order.remark) or by_id.get(event.order.broker_order_id)
+            if order is not None:
+                changed += order_apply(order=order, update=event.order)
+        elif event.kind == "trade" and event.trade:
+            order = by_key.get(event.trade.remark) or by_id.get(event.trade.broker_order_id)
+            changed += fill_record(account=account, trade=event.trade, order=order)
+        elif event.kind in ("order_error", "cancel_error"):
+            order = by_key.get(event.remark) or by_id.get(event.broker_order_id)
+            if order is not None:
+                if event.kind == "order_error" and not order.is_final:
+                    order.status = OrderStatus.JUNK
+                order.message = event.message
+                order.save(update_fields=["status", "message", "updated_at"])
+                _event(order, f"{event.kind}: {event.message}")
+                changed += 1
+    return changed
+
+
+def orders_cancel_overdue(*, account: BrokerAccount, broker: Broker, now: datetime) -> list[Order]:
+    """Ask the broker to cancel own orders open longer than the account's order timeout."""
+    cutoff = now - account.order_timeout
+    overdue = (
+        Order.objects.filter(account=account, sent_at__lt=cutoff, cancel_requested_at__isnull=True)
+        .exclude(status__in=FINAL_STATUSES)
+        .exclude(broker_order_id__isnull=True)
+    )
+    cancelled = []
+    for order in overdue:
+        result = broker.cancel_order(order.broker_order_id)
+        order.cancel_requested_at = now
+        order.save(update_fields=["cancel_requested_at", "updated_at"])
+        _event(order, f"cancel requested after timeout (result {result})")
+        if result == CANCEL_OK:
+            cancelled.append(order)
+        elif result in (CANCEL_ALREADY_FINAL, CANCEL_NOT_FOUND):
+            logger.info("cancel of %s returned %s: reconciling", order.key, result)
+    return cancelled
+
+
+def order_request_cancel(*, order: Order, broker: Broker, now: datetime) -> int:
+    """A human asked (in admin) to cancel an open order."""
+    if order.is_final or order.broker_order_id is None:
+        return CANCEL_ALREADY_FINAL
+    result = broker.cancel_order(order.broker_order_id)
+    order.cancel_requested_at = now
+    order.save(update_fields=["cancel_requested_at", "updated_at"])
+    _event(order, f"cancel requested by a user (result {result})")
+    return result

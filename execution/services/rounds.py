@@ -1,0 +1,168 @@
+"""One convergence round: fresh state → plan → stored round → stored orders → sent orders."""
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import planner, selectors
+from ..brokers.base import Broker
+from ..models import BrokerAccount, Order, Round
+from .orders import order_send, orders_create
+from .state import account_state_record
+
+logger = logging.getLogger(__name__)
+
+QuoteSource = Callable[[list[str]], dict[str, planner.Quote]]
+APPROVAL_TOLERANCE = Decimal("1.05")  # an approved round may be re-priced by up to 5%
+
+
+@dataclass
+class RoundOutcome:
+    plan: planner.Plan
+    round: Round | None  # None for dry runs and repeats of an unchanged no-op round
+    orders: list[Order]
+
+
+def _fingerprint(subs: list[planner.SubscribedTarget], view: planner.AccountView, plan: planner.Plan) -> str:
+    material = {
+        "targets": [(s.strategy_id, s.snapshot_id, str(s.ratio), str(s.capital), s.mode) for s in subs],
+        "holdings": sorted((h.code, h.volume, h.can_use_volume) for h in view.holdings.values()),
+        "cash": str(view.cash.quantize(Decimal("1"))),
+        "status": plan.status,
+        "orders": [(o.code, o.side, o.volume) for o in plan.orders],
+        "skips": sorted((s.code, s.reason) for s in plan.skips),
+        "message": plan.message,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _strategies_by_code(subs: list[planner.SubscribedTarget]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for sub in subs:
+        for line in sub.lines:
+            result.setdefault(line.code, []).append(sub.strategy_name)
+    return result
+
+
+def _approved_plan_covers(approved: Round, plan: planner.Plan) -> bool:
+    """The fresh plan may only do what a human approved (same lines, no more volume, value within tolerance)."""
+    allowed = {(o["code"], o["side"]): o["volume"] for o in approved.planned}
+    approved_value = sum(Decimal(o["limit_price"]) * o["volume"] for o in approved.planned)
+    if any(allowed.get((o.code, o.side), 0) < o.volume for o in plan.orders):
+        return False
+    return plan.traded_value <= approved_value * APPROVAL_TOLERANCE
+
+
+_STATUS = {
+    planner.PlanStatus.PLACE: Round.Status.PLACED,
+    planner.PlanStatus.CONVERGED: Round.Status.CONVERGED,
+    planner.PlanStatus.BLOCKED: Round.Status.BLOCKED,
+    planner.PlanStatus.HOLD: Round.Status.HELD,
+}
+
+
+def round_run(
+    *,
+    account: BrokerAccount,
+    broker: Broker,
+    quote_source: QuoteSource,
+    now: datetime,
+    trigger: str,
+    dry_run: bool = False,
+    approved: Round | None = None,
+) -> RoundOutcome:
+    """Plan against FRESH broker state and, unless dry-run, record the round and send its orders.
+
+    The caller guarantees there is no open own order and trading is allowed now.
+    """
+    asset, positions = broker.query_asset(), broker.query_positions()
+    holdings = account_state_record(account=account, asset=asset, positions=positions, now=now)
+    subs = selectors.subscribed_targets(account=account)
+    view = selectors.account_view(account=account, now=now, holdings=holdings)
+    policy = selectors.account_policy(account=account)
+    if approved is not None:
+        policy = dataclasses.replace(policy, approval_threshold=None)
+    wanted_codes = {line.code for sub in subs for line in sub.lines} | set(view.holdings)
+    quotes = quote_source(sorted(wanted_codes)) if wanted_codes else {}
+    plan = planner.plan_round(subscriptions=subs, account=view, quotes=quotes, policy=policy, now=now)
+    if (
+        approved is not None
+        and plan.status is planner.PlanStatus.PLACE
+        and not _approved_plan_covers(approved, plan)
+    ):
+        plan.status = planner.PlanStatus.HOLD
+        plan.message = "the market moved since approval: the new plan needs approval again"
+    if dry_run:
+        return RoundOutcome(plan, None, [])
+
+    fingerprint = _fingerprint(subs, view, plan)
+    previous = selectors.latest_round(account=account)
+    if (
+        plan.status is not planner.PlanStatus.PLACE
+        and previous is not None
+        and previous.fingerprint == fingerprint
+        and previous.status != Round.Status.PLACED
+    ):
+        return RoundOutcome(plan, None, [])  # nothing changed since the last no-progress round
+
+    with transaction.atomic():
+        if approved is not None:
+            Round.objects.filter(pk=approved.pk).update(finished_at=now)
+        round_ = Round.objects.create(
+            account=account,
+            trigger=trigger,
+            status=_STATUS[plan.status],
+            targets={s.strategy_name: s.snapshot_id for s in subs},
+            diff=[dataclasses.asdict(d) for d in plan.diff],
+            skips=[{**dataclasses.asdict(s), "reason": str(s.reason)} for s in plan.skips],
+            planned=[
+                {**dataclasses.asdict(o), "limit_price": str(o.limit_price), "value": str(o.value)}
+                for o in plan.orders
+            ],
+            message=plan.message,
+            fingerprint=fingerprint,
+            finished_at=None if plan.status in (planner.PlanStatus.PLACE, planner.PlanStatus.HOLD) else now,
+        )
+        orders = []
+        if plan.status is planner.PlanStatus.PLACE:
+            orders = orders_create(
+                account=account,
+                round=round_,
+                planned=plan.orders,
+                strategies_by_code=_strategies_by_code(subs),
+            )
+    # Stored (committed) first, then sent: a crash in between is reconciled by key.
+    for order in orders:
+        order_send(order=order, broker=broker, now=timezone.now())
+    logger.info(
+        "round %s account=%s status=%s orders=%d skips=%d",
+        round_.pk,
+        account.name,
+        round_.status,
+        len(orders),
+        len(plan.skips),
+    )
+    return RoundOutcome(plan, round_, orders)
+
+
+def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> None:
+    """Mark placed rounds finished once all their orders are final."""
+    for round_ in Round.objects.filter(account=account, status=Round.Status.PLACED, finished_at__isnull=True):
+        if not selectors.open_orders(account=account).filter(round=round_).exists():
+            Round.objects.filter(pk=round_.pk).update(finished_at=now)
+
+
+def round_approve(*, round_: Round, user) -> None:
+    """A human approved a held round; the worker re-plans and places it if the market still matches."""
+    if round_.status != Round.Status.HELD or round_.approved_at is not None:
+        raise ValueError("only an unapproved held round can be approved")
+    round_.approved_by, round_.approved_at = user, timezone.now()
+    round_.save(update_fields=["approved_by", "approved_at"])

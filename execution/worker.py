@@ -1,0 +1,284 @@
+"""The per-account convergence loop run by `manage.py qmt_worker` (DESIGN §2).
+
+Each cycle: heartbeat, broker events → database, and — only when no own
+order is open and trading is allowed — a round computed from fresh state
+when targets changed, a held round was approved, or the periodic drift
+check is due. Windows-safe: one thread, no fork, no SIGALRM; a stop event
+lets Ctrl+C finish the current step.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+
+from . import selectors
+from .brokers.base import Broker, BrokerDisconnected, BrokerError
+from .models import BrokerAccount, Round
+from .planner import PlanStatus
+from .services import lease as lease_service
+from .services.orders import events_apply, order_request_cancel, orders_cancel_overdue, orders_reconcile
+from .services.rounds import QuoteSource, RoundOutcome, round_finish_if_done, round_run
+from .services.state import account_state_record
+
+logger = logging.getLogger(__name__)
+
+EXIT_CONVERGED, EXIT_LEASE, EXIT_BLOCKED, EXIT_TIMEOUT = 0, 2, 3, 4
+
+
+class LeaseLost(Exception):
+    """Our lease expired and another worker took the account: stop at once."""
+
+
+@dataclass
+class WorkerConfig:
+    interval: float = 1.0
+    drift_every: timedelta = timedelta(seconds=30)
+    state_every: timedelta = timedelta(seconds=10)
+    reconcile_every: timedelta = timedelta(seconds=15)
+    lease_every: timedelta = timedelta(seconds=5)
+    backoff: tuple[float, ...] = (1, 2, 5, 10, 30)
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did, for --once and for tests."""
+
+    outcome: RoundOutcome | None = None
+    gate: str = ""  # why no round could run (kill switch, hours)
+    open_orders: int = 0
+
+
+@dataclass
+class _Timers:
+    last: dict[str, datetime] = field(default_factory=dict)
+
+    def due(self, name: str, now: datetime, every: timedelta) -> bool:
+        previous = self.last.get(name)
+        if previous is None or now - previous >= every:
+            self.last[name] = now
+            return True
+        return False
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        account: BrokerAccount,
+        broker: Broker,
+        quote_source: QuoteSource,
+        config: WorkerConfig | None = None,
+        clock: Callable[[], datetime] = timezone.now,
+        say: Callable[[str], None] = print,
+        stop_event: threading.Event | None = None,
+    ):
+        self.account = account
+        self.broker = broker
+        self.quote_source = quote_source
+        self.config = config or WorkerConfig()
+        self.clock = clock
+        self.say = say
+        self.stop_event = stop_event or threading.Event()
+        self.holder = lease_service.LeaseHolder.for_this_process()
+        self._timers = _Timers()
+        self._targets_seen: tuple | None = None
+        self._connected = False
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the lease (raises LeaseHeld), connect, reconcile before anything is sent."""
+        lease_service.lease_acquire(account=self.account, holder=self.holder, now=self.clock())
+        self._connect()
+
+    def stop(self) -> None:
+        try:
+            lease_service.lease_release(account=self.account, holder=self.holder)
+        except DatabaseError:
+            logger.warning("could not release the lease; it expires by itself")
+        try:
+            self.broker.close()
+        except BrokerError:
+            pass
+
+    def _connect(self) -> None:
+        self.broker.connect()
+        report = orders_reconcile(account=self.account, broker=self.broker)
+        if report.linked or report.never_sent:
+            self.say(f"reconciled: linked {report.linked or '-'}, never sent {report.never_sent or '-'}")
+        self._connected = True
+
+    def _wait(self, seconds: float) -> None:
+        self.stop_event.wait(seconds)
+
+    def run_forever(self) -> int:
+        failures = 0
+        while not self.stop_event.is_set():
+            try:
+                if not self._connected:
+                    self._connect()
+                self.cycle()
+                failures = 0
+                self._wait(self.config.interval)
+            except BrokerDisconnected as exc:
+                self._connected = False
+                failures += 1
+                delay = self.config.backoff[min(failures, len(self.config.backoff)) - 1]
+                self.say(f"broker disconnected ({exc}); reconnecting in {delay:g} s")
+                self._wait(delay)
+            except DatabaseError as exc:
+                failures += 1
+                delay = self.config.backoff[min(failures, len(self.config.backoff)) - 1]
+                self.say(f"database error ({exc}); retrying in {delay:g} s")
+                close_old_connections()
+                self._wait(delay)
+            except LeaseLost as exc:
+                self.say(str(exc))
+                return EXIT_LEASE
+        return EXIT_CONVERGED
+
+    def run_once(self, *, timeout: float = 120.0) -> int:
+        """Converge and exit: 0 when matching the target, 3 when blocked or held, 4 on timeout."""
+        deadline = time.monotonic() + timeout
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            result = self.cycle(force_round=True)
+            if result.gate:
+                self.say(f"not trading: {result.gate}")
+                return EXIT_BLOCKED
+            outcome = result.outcome
+            if outcome is not None:
+                status = outcome.plan.status
+                if status is PlanStatus.CONVERGED:
+                    self._print_skips(outcome)
+                    self.say("converged: the account matches its target")
+                    return EXIT_CONVERGED
+                if status in (PlanStatus.BLOCKED, PlanStatus.HOLD):
+                    self.say(f"{status}: {outcome.plan.message}")
+                    return EXIT_BLOCKED
+                self.say(f"placed {len(outcome.orders)} order(s); waiting for fills")
+            self._wait(self.config.interval)
+        self.say("timed out with orders still open")
+        return EXIT_TIMEOUT
+
+    def dry_run(self) -> RoundOutcome:
+        outcome = round_run(
+            account=self.account,
+            broker=self.broker,
+            quote_source=self.quote_source,
+            now=self.clock(),
+            trigger=Round.Trigger.MANUAL,
+            dry_run=True,
+        )
+        return outcome
+
+    def _print_skips(self, outcome: RoundOutcome) -> None:
+        for skip in outcome.plan.skips:
+            self.say(f"  skipped {skip.code}: {skip.reason} {skip.detail}")
+
+    # --- one cycle -------------------------------------------------------------------
+
+    def cycle(self, *, force_round: bool = False) -> CycleResult:
+        now = self.clock()
+        account = self.account
+        if self._timers.due("lease", now, self.config.lease_every):
+            if not lease_service.lease_renew(account=account, holder=self.holder, now=now):
+                raise LeaseLost(f"lost the lease of account {account.name}: another worker took over")
+        account.refresh_from_db()
+        events_apply(account=account, events=self.broker.drain_events())
+        if self._timers.due("reconcile", now, self.config.reconcile_every):
+            orders_reconcile(account=account, broker=self.broker)
+        self._user_cancels(now)
+        round_finish_if_done(account=account, now=now)
+
+        open_count = selectors.open_orders(account=account).count()
+        if open_count:
+            if self._hours_allow_cancel(now):
+                orders_cancel_overdue(account=account, broker=self.broker, now=now)
+            return CycleResult(open_orders=open_count)
+
+        trigger = self._round_trigger(now, force=force_round)
+        if trigger is None:
+            if self._timers.due("state", now, self.config.state_every):
+                account_state_record(
+                    account=account,
+                    asset=self.broker.query_asset(),
+                    positions=self.broker.query_positions(),
+                    now=now,
+                )
+            return CycleResult()
+        gate = self._trading_gate(now)
+        if gate:
+            return CycleResult(gate=gate)
+        approved = self._approved_round()
+        outcome = round_run(
+            account=account,
+            broker=self.broker,
+            quote_source=self.quote_source,
+            now=now,
+            trigger=Round.Trigger.APPROVED if approved else trigger,
+            approved=approved,
+        )
+        self._timers.last["state"] = now  # round_run stored fresh state
+        return CycleResult(outcome=outcome)
+
+    def _round_trigger(self, now: datetime, *, force: bool) -> str | None:
+        signature = selectors.targets_signature(account=self.account)
+        changed = signature != self._targets_seen
+        self._targets_seen = signature
+        if changed:
+            self._timers.last["drift"] = now
+            return Round.Trigger.TARGET
+        if self._approved_round() is not None:
+            return Round.Trigger.APPROVED
+        if force or self._timers.due("drift", now, self.config.drift_every):
+            return Round.Trigger.DRIFT
+        return None
+
+    def _approved_round(self) -> Round | None:
+        latest = selectors.latest_round(account=self.account)
+        if latest and latest.status == Round.Status.HELD and latest.approved_at and not latest.finished_at:
+            return latest
+        return None
+
+    def _trading_gate(self, now: datetime) -> str:
+        """Why no order may be sent now, or ''. Kill switches first (DESIGN §5.7)."""
+        if not settings.TRADING_ENABLED:
+            return "global kill switch TRADING_ENABLED is off"
+        if not self.account.trading_enabled:
+            return f"trading switch of account {self.account.name} is off"
+        if self.account.hours_enforced:
+            from .calendar import CalendarUnknown, can_place_orders
+
+            try:
+                allowed, reason = can_place_orders(
+                    now, allow_closing_auction=self.account.allow_closing_auction
+                )
+            except CalendarUnknown as exc:
+                return str(exc)
+            if not allowed:
+                return str(reason)
+        return ""
+
+    def _hours_allow_cancel(self, now: datetime) -> bool:
+        if not self.account.hours_enforced:
+            return True
+        from .calendar import CalendarUnknown, can_cancel_orders
+
+        try:
+            return can_cancel_orders(now)
+        except CalendarUnknown:
+            return False
+
+    def _user_cancels(self, now: datetime) -> None:
+        requested = selectors.open_orders(account=self.account).filter(
+            user_cancel_requested_at__isnull=False, cancel_requested_at__isnull=True
+        )
+        for order in requested:
+            order_request_cancel(order=order, broker=self.broker, now=now)
