@@ -3,12 +3,22 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from execution import api as execution_api
 from positions.urls import api_urlpatterns as positions_api
+
+execution_api_urls = [
+    path(
+        "accounts/<str:name>/positions",
+        execution_api.AccountPositionsApi.as_view(),
+        name="api-account-positions",
+    ),
+    path("accounts/<str:name>/drift", execution_api.AccountDriftApi.as_view(), name="api-account-drift"),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("api/v1/", include((positions_api, "positions-api"), namespace="api")),
+    path("api/v1/", include((positions_api + execution_api_urls, "api"), namespace="api")),
     path("api/schema/", staff_member_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(
         "api/docs/",

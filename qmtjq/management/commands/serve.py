@@ -57,8 +57,15 @@ class Command(BaseCommand):
             ),
         )
 
+        parser.add_argument(
+            "--no-workers",
+            dest="workers",
+            action="store_false",
+            help="Do not run the paper-account workers in this process.",
+        )
+
     # --- main --------------------------------------------------------------
-    def handle(self, *args, host, port, threads, jobs, verbosity, **options):
+    def handle(self, *args, host, port, threads, jobs, workers, verbosity, **options):
         if jobs == JOBS_CLUSTER and IS_WINDOWS:
             raise CommandError(
                 "--jobs cluster is not supported on Windows (django-q2's cluster needs fork and SIGALRM); "
@@ -70,6 +77,7 @@ class Command(BaseCommand):
         self._force_stop = False
         self._cluster: subprocess.Popen | None = None
         self._runner: InProcessJobRunner | None = None
+        self._workers = None
         server = None
         previous_handlers = self._install_signal_handlers()
         try:
@@ -77,7 +85,8 @@ class Command(BaseCommand):
             server = self._create_server(host=host, port=port, threads=threads)
             self._print_banner(host=host, port=port, threads=threads, jobs=jobs)
             self._start_jobs(jobs)
-            self._start_workers()
+            if workers:
+                self._start_workers()
             server.run()  # returns after Ctrl+C / SIGTERM (waitress catches the interrupt)
         except KeyboardInterrupt:
             pass
@@ -155,11 +164,13 @@ class Command(BaseCommand):
             self.stdout.write("Jobs are off: schedules will not run from this process.")
 
     def _start_workers(self) -> None:
-        """Hook: start one paper worker per enabled paper account (not implemented yet).
+        """Start one worker thread per enabled paper account (live accounts run `qmt_worker` on the trading PC)."""
+        from execution.paper_workers import PaperWorkerPool
 
-        Started after the jobs and before the web server takes over the main
-        thread; whatever it starts must also be stopped in `_shutdown`.
-        """
+        self._workers = PaperWorkerPool(say=self.stdout.write)
+        started = self._workers.start()
+        if started:
+            self.stdout.write(f"Paper workers: {', '.join(started)}")
 
     def _cluster_start(self) -> None:
         manage_py = Path(settings.BASE_DIR) / "manage.py"
@@ -229,6 +240,8 @@ class Command(BaseCommand):
                 server.close()
             except Exception:
                 logger.debug("waitress close", exc_info=True)
+        if self._workers is not None:
+            self._workers.stop(timeout=CLUSTER_STOP_TIMEOUT)
         if self._runner is not None:
             self._runner.stop(timeout=CLUSTER_STOP_TIMEOUT)
         self._cluster_stop()
