@@ -45,6 +45,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"no broker account named {account!r}; create it in admin or with create_account"
             )
+        self._calendar_check(broker_account)
         quote_source = quote_source_for(broker_account)
         worker = Worker(
             account=broker_account,
@@ -76,6 +77,23 @@ class Command(BaseCommand):
         self.stdout.write("worker stopped")
         if code != EXIT_CONVERGED:
             sys.exit(code)
+
+    def _calendar_check(self, account: BrokerAccount) -> None:
+        """On the trading PC, refresh the calendar from xtdata; always warn loudly when it runs out."""
+        from django.utils import timezone
+
+        from execution import calendar
+
+        if not account.is_paper:
+            try:
+                stored = calendar.calendar_refresh_from_xtdata()
+                if stored:
+                    self.stdout.write(f"trading calendar: {stored} day(s) refreshed from xtdata")
+            except calendar.CalendarSourceError as exc:
+                self.stderr.write(f"trading calendar not refreshed from xtdata: {exc}")
+        warning = calendar.calendar_warning(timezone.localdate())
+        if warning:
+            self.stderr.write(self.style.WARNING(warning))
 
     def _dry_run(self, worker: Worker) -> None:
         worker.broker.connect()
