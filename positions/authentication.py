@@ -10,6 +10,8 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
+from qmtjq.db import serialized_writes
+
 from . import tokens
 from .models import ApiClient, SeenToken
 
@@ -120,7 +122,7 @@ class ApiClientAuthentication(BaseAuthentication):
         # be up to `skew` ahead of us: keep it for twice the window.
         expires_at = timezone.now() + timedelta(seconds=2 * max_skew)
         try:
-            with transaction.atomic():
+            with serialized_writes(), transaction.atomic():
                 SeenToken.objects.create(digest=token.replay_digest, expires_at=expires_at)
         except IntegrityError:
             _fail("token already used (replay); sign a fresh token for every request")

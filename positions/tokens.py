@@ -11,6 +11,7 @@ token to one request: a captured token cannot be replayed with another body.
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import math
@@ -79,6 +80,17 @@ def _canonical(auth_data: dict) -> bytes:
     return json.dumps(auth_data, sort_keys=True).encode("utf-8")
 
 
+@functools.lru_cache(maxsize=16)
+def _private_key_load(pem: bytes):
+    # Parsing checks the key (~47 ms); scripts and benchmarks sign many tokens with one key.
+    return serialization.load_pem_private_key(pem, password=None)
+
+
+@functools.lru_cache(maxsize=64)
+def _public_key_cached(pem: str) -> rsa.RSAPublicKey:
+    return public_key_load(pem)
+
+
 def token_sign(
     private_key_pem: bytes | str,
     client_id: str,
@@ -93,7 +105,7 @@ def token_sign(
     """Build an X-Auth-Token (used by tests, benchmarks and scripts; the JoinQuant file has its own)."""
     if isinstance(private_key_pem, str):
         private_key_pem = private_key_pem.encode("ascii")
-    private = serialization.load_pem_private_key(private_key_pem, password=None)
+    private = _private_key_load(private_key_pem)
     auth_data: dict = {
         "client_id": client_id,
         "timestamp": int(time.time() if timestamp is None else timestamp),
@@ -171,7 +183,7 @@ def token_parse(header: str) -> ParsedToken:
 
 
 def token_verify_signature(token: ParsedToken, public_key_pem: str) -> None:
-    key = public_key_load(public_key_pem)
+    key = _public_key_cached(public_key_pem)
     try:
         key.verify(token.signature, _canonical(token.auth_data), _PSS, hashes.SHA256())
     except InvalidSignature:

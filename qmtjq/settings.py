@@ -105,7 +105,7 @@ elif _db["ENGINE"] == "django.db.backends.mysql":
     _db.setdefault("OPTIONS", {}).setdefault("charset", "utf8mb4")
     _db["OPTIONS"].setdefault("isolation_level", "read committed")
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
-_db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+_db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
