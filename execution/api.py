@@ -1,6 +1,6 @@
 """Read API for accounts and orders (same auth as the ingest API)."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -9,7 +9,8 @@ from positions.authentication import ClientAuth
 from qmtjq.api import ApiError
 
 from . import selectors
-from .models import AccountState, BrokerAccount
+from .filters import orders_filter
+from .models import AccountState, BrokerAccount, Order
 
 
 def _require_unscoped(request) -> None:
@@ -75,5 +76,79 @@ class AccountDriftApi(APIView):
                 "account": account.name,
                 "rows": selectors.drift(account=account),
                 "updated_at": format_time(state.updated_at) if state else None,
+            }
+        )
+
+
+ORDERS_PAGE_SIZE = 100
+
+
+def _order_out(order) -> dict:
+    return {
+        "id": order.pk,
+        "key": order.key,
+        "account": order.account.name,
+        "code": order.code,
+        "side": order.side,
+        "volume": order.volume,
+        "limit_price": float(order.limit_price),
+        "price_source": order.price_source,
+        "status": order.status,
+        "status_label": order.get_status_display(),
+        "final": order.is_final,
+        "filled_volume": order.filled_volume,
+        "avg_fill_price": _money(order.avg_fill_price),
+        "broker_order_id": order.broker_order_id,
+        "strategies": order.strategies,
+        "reason": order.reason,
+        "message": order.message,
+        "round": order.round_id,
+        "created_at": format_time(order.created_at),
+        "sent_at": format_time(order.sent_at),
+        "updated_at": format_time(order.updated_at),
+    }
+
+
+class OrdersApi(APIView):
+    @extend_schema(
+        summary="Order history, newest first, 100 per page",
+        parameters=[
+            OpenApiParameter("account", str),
+            OpenApiParameter("status", str, description="xtquant status code, 'open' or 'final'"),
+            OpenApiParameter("strategy", str),
+            OpenApiParameter("side", str, enum=["buy", "sell"]),
+            OpenApiParameter("code", str),
+            OpenApiParameter("since", str, description="ISO 8601 datetime"),
+            OpenApiParameter("page", int),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request):
+        _require_unscoped(request)
+        queryset, errors = orders_filter(
+            Order.objects.select_related("account").order_by("-created_at", "-id"), request.query_params
+        )
+        if errors:
+            raise ApiError("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        page_text = request.query_params.get("page", "1")
+        if not page_text.isdigit() or int(page_text) < 1:
+            raise ApiError("page: must be a positive whole number")
+        page = int(page_text)
+        count = queryset.count()
+        start = (page - 1) * ORDERS_PAGE_SIZE
+        rows = list(queryset[start : start + ORDERS_PAGE_SIZE])
+
+        def link(number):
+            params = request.query_params.copy()
+            params["page"] = str(number)
+            return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+        return Response(
+            {
+                "count": count,
+                "page": page,
+                "next": link(page + 1) if start + ORDERS_PAGE_SIZE < count else None,
+                "previous": link(page - 1) if page > 1 else None,
+                "results": [_order_out(order) for order in rows],
             }
         )

@@ -13,6 +13,7 @@ execution_api_urls = [
         name="api-account-positions",
     ),
     path("accounts/<str:name>/drift", execution_api.AccountDriftApi.as_view(), name="api-account-drift"),
+    path("orders", execution_api.OrdersApi.as_view(), name="api-orders"),
 ]
 
 urlpatterns = [
@@ -26,4 +27,5 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include("positions.urls")),
+    path("", include("execution.urls")),
 ]

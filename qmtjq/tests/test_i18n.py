@@ -34,9 +34,9 @@ def _source_strings() -> set[str]:
             if path.suffix == ".py":
                 found |= set(re.findall(r"\b_\(\s*\"([^\"\\]+)\"\s*[,)]", path.read_text(encoding="utf-8")))
             elif path.suffix == ".html":
-                found |= set(
-                    re.findall(r"{% translate [\"']([^\"']+)[\"']", path.read_text(encoding="utf-8"))
-                )
+                text = path.read_text(encoding="utf-8")
+                found |= set(re.findall(r'{% translate "([^"]+)"', text))
+                found |= set(re.findall(r"{% translate '([^']+)'", text))
     return found
 
 

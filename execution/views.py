@@ -1,0 +1,293 @@
+"""Pages: order history (with CSV export), rounds, accounts."""
+
+import csv
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from positions.models import Strategy
+
+from . import selectors
+from .calendar import SHANGHAI
+from .filters import OrderFilterForm, RoundFilterForm, order_filter_apply, round_filter_apply
+from .models import BrokerAccount, Order, OrderStatus, Round
+from .planner import SkipReason
+from .quotes import SOURCE_TARGET_COST
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 1000
+LATEST_ROUNDS = 10
+
+SKIP_REASON_LABELS = {
+    SkipReason.IGNORED: gettext_lazy("ignored (never traded or on the ignore list)"),
+    SkipReason.UNMANAGED: gettext_lazy("unmanaged holding, left alone"),
+    SkipReason.NO_QUOTE: gettext_lazy("no quote"),
+    SkipReason.SUSPENDED: gettext_lazy("suspended"),
+    SkipReason.LIMIT_UP: gettext_lazy("limit-up, cannot buy"),
+    SkipReason.LIMIT_DOWN: gettext_lazy("limit-down, cannot sell"),
+    SkipReason.LOT_TOO_SMALL: gettext_lazy("less than one lot"),
+    SkipReason.T_PLUS_1: gettext_lazy("T+1: not sellable today"),
+    SkipReason.CASH: gettext_lazy("not enough cash"),
+    SkipReason.RISK_ORDER_CAP: gettext_lazy("over the max order value"),
+    SkipReason.RISK_TURNOVER_CAP: gettext_lazy("over the max daily turnover"),
+    SkipReason.NOT_TRADABLE: gettext_lazy("not tradable"),
+}
+
+
+def _page(request, queryset: QuerySet):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _reverse_or_none(name: str, *args) -> str | None:
+    # Admin pages of execution models are optional here: no link rather than a crash.
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+
+
+def _related_or_none(instance, name: str):
+    try:
+        return getattr(instance, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+# --- orders ---
+
+
+@login_required
+def order_list(request):
+    form = OrderFilterForm(request.GET)
+    orders, errors = order_filter_apply(Order.objects.select_related("account"), form)
+    return render(
+        request,
+        "execution/order_list.html",
+        {
+            "form": form,
+            "errors": errors,
+            # A half-applied filter would look like a wrong answer: show the errors, not rows.
+            "page_obj": None if errors else _page(request, orders),
+            "strategy_names": Strategy.objects.order_by("name").values_list("name", flat=True),
+            "target_cost": SOURCE_TARGET_COST,
+        },
+    )
+
+
+@login_required
+def order_detail(request, pk: int):
+    order = get_object_or_404(Order.objects.select_related("account", "round"), pk=pk)
+    return render(
+        request,
+        "execution/order_detail.html",
+        {
+            "order": order,
+            "fills": order.fills.all(),
+            "events": order.events.all(),
+            "target_cost": SOURCE_TARGET_COST,
+        },
+    )
+
+
+class _Echo:
+    """A file-like object whose write() hands the line back, so csv.writer can feed a stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _orders_in_batches(queryset: QuerySet) -> Iterator[Order]:
+    """All rows newest first, fetched by keyset in batches.
+
+    mysqlclient reads a whole result set into memory even with .iterator(),
+    so a big export is cut into bounded queries instead.
+    """
+    queryset = queryset.order_by("-created_at", "-id")
+    after = None
+    while True:
+        batch = queryset
+        if after is not None:
+            batch = batch.filter(
+                Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.id)
+            )
+        rows = list(batch[:EXPORT_BATCH])
+        yield from rows
+        if len(rows) < EXPORT_BATCH:
+            return
+        after = rows[-1]
+
+
+def _text_cell(value: str) -> str:
+    # Excel runs a cell starting with = + - @ as a formula; strategy names and reasons come from users.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _csv_lines(queryset: QuerySet) -> Iterator[str]:
+    # Labels are resolved now, while the request's language is active; the rows stream later.
+    header = [
+        _("Created at"),
+        _("Account"),
+        _("Code"),
+        _("Side"),
+        _("Volume"),
+        _("Limit price"),
+        _("Status code"),
+        _("Status"),
+        _("Filled volume"),
+        _("Average fill price"),
+        _("Price source"),
+        _("Strategies"),
+        _("Reason"),
+        _("Order key"),
+        _("Broker order id"),
+    ]
+    sides = {value: str(label) for value, label in Order.Side.choices}
+    statuses = {value: str(label) for value, label in OrderStatus.choices}
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        # The BOM makes Excel (Chinese Windows) read the file as UTF-8 instead of GBK.
+        yield "\ufeff" + writer.writerow(header)
+        for order in _orders_in_batches(queryset):
+            yield writer.writerow(
+                [
+                    timezone.localtime(order.created_at, SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+                    order.account.name,
+                    order.code,
+                    sides.get(order.side, order.side),
+                    order.volume,
+                    order.limit_price,
+                    order.status,
+                    statuses.get(order.status, str(order.status)),
+                    order.filled_volume,
+                    "" if order.avg_fill_price is None else order.avg_fill_price,
+                    order.price_source,
+                    _text_cell(";".join(str(name) for name in order.strategies or [])),
+                    _text_cell(order.reason),
+                    order.key,
+                    "" if order.broker_order_id is None else order.broker_order_id,
+                ]
+            )
+
+    return lines()
+
+
+@login_required
+def order_export_csv(request):
+    """The orders page's rows (same filters, no pagination) as a streamed CSV file."""
+    form = OrderFilterForm(request.GET)
+    orders, errors = order_filter_apply(Order.objects.select_related("account"), form)
+    if errors:
+        text = "\n".join(f"{field}: {message}" for field, message in errors.items())
+        return HttpResponse(text + "\n", status=400, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(_csv_lines(orders), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime(timezone.now(), SHANGHAI).strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
+    return response
+
+
+# --- rounds ---
+
+
+def _rounds_with_counts(queryset: QuerySet) -> QuerySet:
+    # Meta.ordering is dropped from GROUP BY queries: order explicitly for stable pages.
+    return (
+        queryset.select_related("account")
+        .annotate(order_count=Count("orders"))
+        .defer("diff", "planned")
+        .order_by("-created_at", "-id")
+    )
+
+
+@login_required
+def round_list(request):
+    form = RoundFilterForm(request.GET)
+    rounds, errors = round_filter_apply(_rounds_with_counts(Round.objects.all()), form)
+    return render(
+        request,
+        "execution/round_list.html",
+        {"form": form, "errors": errors, "page_obj": None if errors else _page(request, rounds)},
+    )
+
+
+@login_required
+def round_detail(request, pk: int):
+    round_ = get_object_or_404(Round.objects.select_related("account", "approved_by"), pk=pk)
+    skips = [
+        {**skip, "label": SKIP_REASON_LABELS.get(skip.get("reason"), skip.get("reason"))}
+        for skip in round_.skips
+    ]
+    return render(
+        request,
+        "execution/round_detail.html",
+        {
+            "round": round_,
+            "targets": sorted((round_.targets or {}).items()),
+            "skips": skips,
+            "orders": round_.orders.select_related("account"),
+            "target_cost": SOURCE_TARGET_COST,
+            "admin_url": _reverse_or_none("admin:execution_round_change", round_.pk)
+            if request.user.is_staff
+            else None,
+        },
+    )
+
+
+# --- accounts ---
+
+
+def _lease_running(lease, now) -> bool:
+    return lease is not None and lease.expires_at > now
+
+
+@login_required
+def account_list(request):
+    now = timezone.now()
+    accounts = BrokerAccount.objects.select_related("state", "lease")
+    rows = [
+        {
+            "account": account,
+            "state": _related_or_none(account, "state"),
+            "worker_running": _lease_running(_related_or_none(account, "lease"), now),
+        }
+        for account in accounts
+    ]
+    return render(
+        request,
+        "execution/account_list.html",
+        {"rows": rows, "global_trading_enabled": settings.TRADING_ENABLED},
+    )
+
+
+@login_required
+def account_detail(request, name: str):
+    account = get_object_or_404(BrokerAccount.objects.select_related("state", "lease"), name=name)
+    lease = _related_or_none(account, "lease")
+    return render(
+        request,
+        "execution/account_detail.html",
+        {
+            "account": account,
+            "state": _related_or_none(account, "state"),
+            "holdings": account.holdings.all(),
+            "drift": selectors.drift(account=account),
+            "reserved": account.reserved.all(),
+            "subscriptions": account.subscriptions.select_related("strategy").order_by("strategy__name"),
+            "rounds": _rounds_with_counts(account.rounds.all())[:LATEST_ROUNDS],
+            "open_orders": selectors.open_orders(account=account).select_related("account"),
+            "lease": lease,
+            "worker_running": _lease_running(lease, timezone.now()),
+            "global_trading_enabled": settings.TRADING_ENABLED,
+            "target_cost": SOURCE_TARGET_COST,
+        },
+    )
