@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from execution.admin import BrokerAccountForm
+from execution.admin.accounts import BrokerAccountForm
 from execution.models import (
     AccountState,
     BrokerAccount,

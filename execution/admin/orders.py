@@ -1,0 +1,322 @@
+"""Execution admin: orders."""
+
+from decimal import Decimal
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from ..models import (
+    Fill,
+    Order,
+    OrderEvent,
+    Round,
+)
+from ..services import admin_actions
+from ..services import rounds as round_services
+from .base import (
+    ConfirmedActionsMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    _buttons,
+    _pretty_json,
+    _related_or_none,
+)
+
+# --- rounds and orders --------------------------------------------------------------------------
+
+
+class RoundOrderInline(ReadOnlyInline):
+    model = Order
+    fields = ["code", "side", "volume", "limit_price", "status", "filled_volume", "avg_fill_price", "key"]
+    show_change_link = True
+
+
+@admin.register(Round)
+class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "account",
+        "trigger",
+        "status",
+        "orders_count",
+        "skips_count",
+        "short_message",
+        "approved_by",
+    ]
+    list_filter = ["status", "trigger", "account"]
+    list_select_related = ["account", "approved_by"]
+    date_hierarchy = "created_at"
+    search_fields = ["account__name", "message"]
+    fields = [
+        "account",
+        "trigger",
+        "status",
+        "message",
+        "created_at",
+        "finished_at",
+        "approved_by",
+        "approved_at",
+        "tools",
+        "targets_pretty",
+        "planned_pretty",
+        "diff_pretty",
+        "skips_pretty",
+    ]
+    readonly_fields = ["tools", "targets_pretty", "planned_pretty", "diff_pretty", "skips_pretty"]
+    inlines = [RoundOrderInline]
+    actions = ["approve_held"]
+    object_actions = ("approve_held",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(orders_count=Count("orders"))
+
+    def has_approve_permission(self, request):
+        return self.has_model_permission(request, "change")
+
+    @admin.display(description=_("orders"), ordering="orders_count")
+    def orders_count(self, obj):
+        return obj.orders_count
+
+    @admin.display(description=_("skipped lines"))
+    def skips_count(self, obj):
+        return len(obj.skips or [])
+
+    @admin.display(description=_("message"), ordering="message")
+    def short_message(self, obj):
+        return Truncator(obj.message).chars(80)
+
+    @admin.display(description=_("target versions used"))
+    def targets_pretty(self, obj):
+        return _pretty_json(obj.targets)
+
+    @admin.display(description=_("planned orders"))
+    def planned_pretty(self, obj):
+        return _pretty_json(obj.planned)
+
+    @admin.display(description=_("diff"))
+    def diff_pretty(self, obj):
+        return _pretty_json(obj.diff)
+
+    @admin.display(description=_("skipped lines"))
+    def skips_pretty(self, obj):
+        return _pretty_json(obj.skips)
+
+    @admin.display(description=_("approval"))
+    def tools(self, obj):
+        if obj.status != Round.Status.HELD:
+            return "-"
+        problem = admin_actions.round_approval_problem(round_=obj)
+        if problem:
+            return problem
+        return _buttons([(self.object_action_url(obj, "approve_held"), _("Approve this round…"))])
+
+    @admin.action(description=_("Approve held round"), permissions=["approve"])
+    def approve_held(self, request, queryset):
+        rounds = list(queryset.select_related("account__state", "approved_by").order_by("created_at"))
+        if self.confirmed(request):
+            for round_ in rounds:
+                try:
+                    admin_actions.held_round_approve(round_=round_, user=request.user)
+                except admin_actions.ActionRefused as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    continue
+                self.message_user(
+                    request,
+                    _("Round #%(id)s of %(account)s approved; the worker re-plans and places it.")
+                    % {"id": round_.pk, "account": round_.account.name},
+                    messages.SUCCESS,
+                )
+            return None
+        eligible, refused = [], []
+        for round_ in rounds:
+            problem = admin_actions.round_approval_problem(round_=round_)
+            if problem:
+                refused.append(problem)
+            else:
+                eligible.append(round_)
+        if not eligible:
+            for problem in refused:
+                self.message_user(request, problem, messages.ERROR)
+            return None
+        return self.confirm_page(
+            request,
+            "admin/execution/round/approve_confirm.html",
+            action="approve_held",
+            selected=eligible,
+            title=_("Approve the held round?"),
+            plans=[_round_plan(round_) for round_ in eligible],
+            refused=refused,
+            tolerance_percent=(round_services.APPROVAL_TOLERANCE - 1) * 100,
+        )
+
+
+def _round_plan(round_: Round) -> dict:
+    """What a held round would trade, priced at its planned limit prices, against the account's assets."""
+    lines = []
+    for planned in round_.planned:
+        price = Decimal(str(planned.get("limit_price") or 0))
+        volume = int(planned.get("volume") or 0)
+        side = planned.get("side", "")
+        lines.append(
+            {
+                "code": planned.get("code", ""),
+                "side": Order.Side(side).label if side in Order.Side.values else side,
+                "volume": volume,
+                "limit_price": price,
+                "value": Decimal(str(planned["value"])) if planned.get("value") else price * volume,
+                "price_source": planned.get("price_source", ""),
+                "reason": planned.get("reason", ""),
+            }
+        )
+    total = sum((line["value"] for line in lines), Decimal(0))
+    state = _related_or_none(round_.account, "state")
+    total_asset = state.total_asset if state else None
+    threshold = round_.account.approval_threshold
+    return {
+        "round": round_,
+        "lines": lines,
+        "total": total,
+        "total_asset": total_asset,
+        "share_percent": total / total_asset * 100 if total_asset else None,
+        "threshold_percent": threshold * 100 if threshold is not None else None,
+    }
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ["at", "status", "filled_volume", "message"]
+
+
+class FillInline(ReadOnlyInline):
+    model = Fill
+    fields = ["traded_at", "trade_id", "volume", "price", "amount", "fee"]
+
+
+@admin.register(Order)
+class OrderAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "account",
+        "code",
+        "side",
+        "volume",
+        "limit_price",
+        "status",
+        "filled_volume",
+        "avg_fill_price",
+        "price_source",
+        "broker_order_id",
+        "key",
+    ]
+    list_filter = ["status", "side", "account", "price_source"]
+    list_select_related = ["account"]
+    date_hierarchy = "created_at"
+    search_fields = ["code", "key", "=broker_order_id"]
+    fields = [
+        "key",
+        "account",
+        "round",
+        "code",
+        "side",
+        "volume",
+        "price_type",
+        "limit_price",
+        "price_source",
+        "reason",
+        "strategies",
+        "status",
+        "filled_volume",
+        "avg_fill_price",
+        "broker_order_id",
+        "message",
+        "created_at",
+        "sent_at",
+        "updated_at",
+        "cancel_requested_at",
+        "user_cancel_requested_at",
+        "tools",
+    ]
+    readonly_fields = ["tools"]
+    inlines = [OrderEventInline, FillInline]
+    actions = ["ask_cancel"]
+    object_actions = ("ask_cancel",)
+
+    def has_cancel_permission(self, request):
+        return self.has_model_permission(request, "change")
+
+    @admin.display(description=_("cancel"))
+    def tools(self, obj):
+        if obj.is_final:
+            return "-"
+        if obj.user_cancel_requested_at:
+            return _("Cancel asked at %(at)s; the worker sends it.") % {
+                "at": date_format(timezone.localtime(obj.user_cancel_requested_at), "DATETIME_FORMAT")
+            }
+        return _buttons([(self.object_action_url(obj, "ask_cancel"), _("Ask the worker to cancel…"))])
+
+    @admin.action(description=_("Ask the worker to cancel"), permissions=["cancel"])
+    def ask_cancel(self, request, queryset):
+        orders = list(queryset.select_related("account").order_by("created_at"))
+        if self.confirmed(request):
+            outcome = admin_actions.orders_ask_cancel(orders=orders, user=request.user)
+            if outcome.requested:
+                self.message_user(
+                    request,
+                    _("Cancel asked for %(count)d order(s); the worker sends it on its next cycle.")
+                    % {"count": len(outcome.requested)},
+                    messages.SUCCESS,
+                )
+            if outcome.already_requested:
+                self.message_user(
+                    request,
+                    _("Cancel was already asked for: %(codes)s.")
+                    % {"codes": ", ".join(o.code for o in outcome.already_requested)},
+                    messages.INFO,
+                )
+            if outcome.final:
+                self.message_user(
+                    request,
+                    _("Skipped %(count)d final order(s): %(codes)s.")
+                    % {"count": len(outcome.final), "codes": ", ".join(o.code for o in outcome.final)},
+                    messages.WARNING,
+                )
+            return None
+        if all(order.is_final for order in orders):
+            self.message_user(
+                request,
+                _("None of the selected orders is open: final orders cannot be cancelled."),
+                messages.ERROR,
+            )
+            return None
+        return self.confirm_page(
+            request,
+            "admin/execution/order/cancel_confirm.html",
+            action="ask_cancel",
+            selected=orders,
+            title=_("Ask the worker to cancel these orders?"),
+            orders=orders,
+        )
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "traded_at",
+        "account",
+        "code",
+        "side",
+        "volume",
+        "price",
+        "amount",
+        "fee",
+        "trade_id",
+        "order",
+    ]
+    list_filter = ["side", "account"]
+    list_select_related = ["account", "order"]
+    date_hierarchy = "traded_at"
+    search_fields = ["code", "trade_id", "order__key"]
