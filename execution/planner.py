@@ -229,6 +229,17 @@ def _quote_problem(side: str, quote: Quote | None) -> tuple[SkipReason, str] | N
     return None
 
 
+def _limit_price(side: str, quote: Quote, rules: market.Rules, policy: AccountPolicy) -> Decimal:
+    return market.protected_limit_price(
+        side=side,
+        last=quote.last,
+        slippage=policy.slippage,
+        up_stop=quote.up_stop,
+        down_stop=quote.down_stop,
+        tick=quote.tick or rules.tick,  # the broker's PriceTick wins over the table
+    )
+
+
 def _buy_cost(value: Decimal, policy: AccountPolicy) -> Decimal:
     commission = max(value * policy.commission_rate, policy.min_commission)
     return value + commission + value * policy.fee_buffer_rate
@@ -324,14 +335,7 @@ def plan_round(
             )
         if volume <= 0:
             continue
-        price = market.protected_limit_price(
-            side="sell",
-            last=quote.last,
-            slippage=policy.slippage,
-            up_stop=quote.up_stop,
-            down_stop=quote.down_stop,
-            tick=quote.tick or rules.tick,
-        )
+        price = _limit_price("sell", quote, rules, policy)
         volume = within_caps(
             code, volume, price, lambda v, s=sellable, r=rules: r.round_sell(v, s) if v else 0
         )
@@ -351,14 +355,7 @@ def plan_round(
         if volume == 0:
             plan.skips.append(Skip(code, SkipReason.LOT_TOO_SMALL, f"{wanted} is below one lot", wanted))
             continue
-        price = market.protected_limit_price(
-            side="buy",
-            last=quote.last,
-            slippage=policy.slippage,
-            up_stop=quote.up_stop,
-            down_stop=quote.down_stop,
-            tick=quote.tick or rules.tick,
-        )
+        price = _limit_price("buy", quote, rules, policy)
         priced_buys.append((code, volume, price, rules, quote))
     # Largest shortfall first, so the positions that matter most are filled first.
     priced_buys.sort(key=lambda item: (-(item[1] * item[2]), item[0]))
