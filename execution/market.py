@@ -4,6 +4,7 @@ Pure functions. The broker's own instrument detail (limit prices, tick,
 status) wins when available; this table is the fallback.
 """
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
@@ -74,6 +75,7 @@ class NotTradable(ValueError):
     """A code the sync never trades (reverse repo, IPO codes, unknown classes)."""
 
 
+@functools.lru_cache(maxsize=8192)
 def rules_for(code: str, *, is_st: bool = False) -> Rules:
     klass = instrument_class(code)
     rules = RULES.get(klass)
