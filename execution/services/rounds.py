@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from .. import planner, selectors
 from ..brokers.base import Broker
-from ..models import BrokerAccount, Order, Round
+from ..models import BrokerAccount, Order, OrderStatus, Round
 from .orders import order_send, orders_create
 from .state import account_state_record
 
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 QuoteSource = Callable[[list[str]], dict[str, planner.Quote]]
 APPROVAL_TOLERANCE = Decimal("1.05")  # an approved round may be re-priced by up to 5%
+REJECTED_RETRY_AFTER = timedelta(minutes=10)
 
 
 @dataclass
@@ -106,6 +107,23 @@ def round_run(
     fingerprint = _fingerprint(subs, view, plan)
     previous = selectors.latest_round(account=account)
     if (
+        plan.status is planner.PlanStatus.PLACE
+        and previous is not None
+        and previous.fingerprint == fingerprint
+        and previous.status in (Round.Status.FAILED, Round.Status.BLOCKED)
+        and now - previous.created_at < REJECTED_RETRY_AFTER
+    ):
+        # The broker refused these very orders and nothing changed since: do
+        # not send them again every second (a rejection loop), say why once.
+        plan.status = planner.PlanStatus.BLOCKED
+        plan.message = (
+            f"the same orders were rejected by the broker ({previous.message}); waiting for targets, "
+            f"holdings or cash to change, or retrying after {REJECTED_RETRY_AFTER}"
+        )
+        plan.orders = []
+        if previous.status == Round.Status.BLOCKED:
+            return RoundOutcome(plan, None, [])
+    elif (
         plan.status is not planner.PlanStatus.PLACE
         and previous is not None
         and previous.fingerprint == fingerprint
@@ -156,7 +174,16 @@ def round_run(
 def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> None:
     """Mark placed rounds finished once all their orders are final."""
     for round_ in Round.objects.filter(account=account, status=Round.Status.PLACED, finished_at__isnull=True):
-        if not selectors.open_orders(account=account).filter(round=round_).exists():
+        if selectors.open_orders(account=account).filter(round=round_).exists():
+            continue
+        orders = list(round_.orders.all())
+        # Refused by the broker (not "never sent" after a crash: those are simply planned again).
+        refused = {OrderStatus.JUNK, OrderStatus.SEND_FAILED}
+        if orders and all(o.status in refused and not o.filled_volume for o in orders):
+            # Nothing reached the market: the round failed (visible, and not repeated blindly).
+            message = "; ".join(sorted({f"{o.code}: {o.message or o.get_status_display()}" for o in orders}))
+            Round.objects.filter(pk=round_.pk).update(status=Round.Status.FAILED, finished_at=now, message=message)
+        else:
             Round.objects.filter(pk=round_.pk).update(finished_at=now)
 
 

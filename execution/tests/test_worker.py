@@ -315,3 +315,34 @@ def test_ctrl_c_finishes_the_step_and_exits(paper_account):
     finally:
         worker.stop()
     assert not WorkerLease.objects.exists()  # released on a clean stop
+
+
+def test_rejected_orders_are_not_resent_every_cycle(paper_account):
+    """The broker refuses an order the planner thought fine: the round fails once, then the account
+    is blocked with the broker's reason instead of re-sending the same order every second."""
+    import dataclasses
+
+    upload_target("S", [("600000.SH", 1000, "10")])
+    planner_quotes = quote_source_for(paper_account)
+
+    def broker_quotes(codes):  # the broker sees the stock suspended
+        return {code: dataclasses.replace(q, suspended=True) for code, q in planner_quotes(codes).items()}
+
+    lines = []
+    broker = PaperBroker(paper_account, quote_source=broker_quotes)
+    code = run_once(paper_account, broker=broker, quote_source=planner_quotes, lines=lines)
+    assert code == EXIT_BLOCKED
+    assert PaperOrder.objects.count() == 1 and Order.objects.get().status == OrderStatus.JUNK
+    statuses = list(Round.objects.order_by("id").values_list("status", flat=True))
+    assert statuses == [Round.Status.FAILED, Round.Status.BLOCKED]
+    assert any("rejected by the broker" in line for line in lines)
+    # Running again changes nothing: still blocked, still one order at the broker.
+    assert (
+        run_once(
+            paper_account,
+            broker=PaperBroker(paper_account, quote_source=broker_quotes),
+            quote_source=planner_quotes,
+        )
+        == EXIT_BLOCKED
+    )
+    assert PaperOrder.objects.count() == 1 and Round.objects.count() == 2
