@@ -201,6 +201,45 @@ def _snapshot_create(
     return snapshot
 
 
+def target_write(
+    *,
+    strategy: Strategy,
+    positions: tuple[TargetPosition, ...],
+    source: str,
+    total_value=None,
+    cash=None,
+) -> tuple[TargetSnapshot, bool]:
+    """Write a strategy's target from inside the system (rotation, take-profit, admin edit).
+
+    Same rules as an upload: a new immutable snapshot only when code/volume/cost
+    change; otherwise the current target is confirmed. Returns (snapshot, changed).
+    """
+    content_hash = positions_hash(positions)
+    request = UploadRequest(strategy.name, tuple(positions), total_value, cash, None)
+    with serialized_writes(), transaction.atomic():
+        locked = Strategy.objects.select_for_update().select_related("current_snapshot").get(pk=strategy.pk)
+        current = locked.current_snapshot
+        changed = current is None or current.content_hash != content_hash
+        if changed:
+            current = _snapshot_create(
+                strategy=locked,
+                upload=request,
+                content_hash=content_hash,
+                client=None,
+                remote_addr=None,
+                source=source,
+            )
+        Strategy.objects.filter(pk=locked.pk).update(current_snapshot=current, confirmed_at=timezone.now())
+    logger.info(
+        "target written strategy=%s source=%s changed=%s lines=%d",
+        strategy.name,
+        source,
+        changed,
+        len(positions),
+    )
+    return current, changed
+
+
 # --- API clients ------------------------------------------------------------
 
 

@@ -370,3 +370,23 @@ def test_reads_use_a_fixed_number_of_queries(client, key, django_assert_max_num_
         upload(client, key, payload(f"S{index}"))
     with django_assert_max_num_queries(8):
         client.get("/api/v1/positions/all", HTTP_X_API_KEY=key)
+
+
+def test_target_write_from_inside_the_system(db):
+    """Rotation and take-profit write targets through the same change detection as uploads."""
+    from positions.services import strategy_get_or_create, target_write
+    from positions.validation import TargetPosition
+
+    strategy, _ = strategy_get_or_create(name="轮动")
+    line = TargetPosition("113050.SH", "113050.XSHG", "南银转债", 10, Decimal("120"))
+    snapshot, changed = target_write(
+        strategy=strategy, positions=(line,), source=TargetSnapshot.Source.ROTATION
+    )
+    assert changed and snapshot.source == "rotation" and snapshot.client is None
+    again, changed_again = target_write(
+        strategy=strategy, positions=(line,), source=TargetSnapshot.Source.ROTATION
+    )
+    assert again == snapshot and not changed_again
+    strategy.refresh_from_db()
+    assert strategy.current_snapshot == snapshot and strategy.confirmed_at is not None
+    assert list(snapshot.lines.values_list("code", "volume")) == [("113050.SH", 10)]
