@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from execution import api as execution_api
 from positions.urls import api_urlpatterns as positions_api
+from rotation import api as rotation_api
 
 execution_api_urls = [
     path(
@@ -14,6 +15,7 @@ execution_api_urls = [
     ),
     path("accounts/<str:name>/drift", execution_api.AccountDriftApi.as_view(), name="api-account-drift"),
     path("orders", execution_api.OrdersApi.as_view(), name="api-orders"),
+    path("rotation/<str:name>/selection", rotation_api.SelectionApi.as_view(), name="api-rotation-selection"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,234 @@
+"""Rotation decisions (DESIGN §8): keep, sell, buy — pure functions, no database, no network.
+
+The rotation only decides its own target; the execution side trades the
+difference. Bonds trade in lots of 10 (张) at a 0.001 tick.
+"""
+
+import enum
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+
+from execution.planner import Quote
+from positions.codes import InstrumentClass, instrument_class
+
+BOND_LOT = 10
+ZERO = Decimal(0)
+
+
+class Action(enum.StrEnum):
+    KEEP = "keep"
+    SELL = "sell"
+    BUY = "buy"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    code: str
+    name: str
+    rank: int
+    price: Decimal | None = None  # the selection's own price, a fallback when no quote
+
+
+@dataclass(frozen=True)
+class Row:
+    code: str
+    name: str
+    action: Action
+    volume: int
+    reason: str
+    price: Decimal | None = None
+    notify: bool = False  # a skip the user should hear about (suspended, limit-up)
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "action": str(self.action),
+            "volume": self.volume,
+            "reason": self.reason,
+            "price": str(self.price) if self.price is not None else None,
+        }
+
+
+@dataclass
+class Decision:
+    rows: list[Row] = field(default_factory=list)
+    target: dict[str, int] = field(default_factory=dict)
+    prices: dict[str, Decimal] = field(default_factory=dict)  # price used per code (target cost)
+    budget: Decimal = ZERO
+
+    @property
+    def notify_rows(self) -> list[Row]:
+        return [row for row in self.rows if row.notify]
+
+
+def lots_for(amount: Decimal, price: Decimal, fee_rate: Decimal) -> int:
+    """Whole lots of 10 that `amount` buys at `price` including fees."""
+    if amount <= 0 or price <= 0:
+        return 0
+    bonds = (amount / (price * (1 + fee_rate))).to_integral_value(rounding=ROUND_FLOOR)
+    return int(bonds) // BOND_LOT * BOND_LOT
+
+
+def _price(code: str, quotes: dict[str, Quote], fallback: Decimal | None) -> Decimal | None:
+    quote = quotes.get(code)
+    if quote is not None and quote.last and quote.last > 0:
+        return quote.last
+    return fallback if fallback and fallback > 0 else None
+
+
+def decide(
+    *,
+    selection: list[Candidate],
+    held: dict[str, int],
+    names: dict[str, str] | None = None,
+    quotes: dict[str, Quote],
+    excluded: frozenset[str] = frozenset(),
+    top_n: int,
+    sizing: str,
+    amount_per_bond: Decimal | None,
+    cash: Decimal,
+    fee_rate: Decimal = Decimal("0.0005"),
+) -> Decision:
+    """Keep held bonds still selected, sell those that left, buy new ones by rank while money and the cap allow.
+
+    `held` is this rotation's own current target — never other strategies'
+    or manual holdings, so selling only ever touches the rotation's bonds.
+    """
+    names = dict(names or {})
+    decision = Decision()
+    ranked = sorted(selection, key=lambda c: c.rank)
+    for candidate in ranked:
+        names.setdefault(candidate.code, candidate.name)
+    selected_codes = {c.code for c in ranked if c.code not in excluded}
+
+    # Held bonds: keep those still selected (best ranks first, up to top_n), sell the rest.
+    rank_of = {c.code: c.rank for c in ranked}
+    kept_codes = sorted((code for code in held if code in selected_codes), key=lambda code: rank_of[code])
+    over_cap = kept_codes[top_n:]
+    kept_codes = kept_codes[:top_n]
+    proceeds = ZERO
+    for code in sorted(held):
+        volume = held[code]
+        price = _price(code, quotes, None)
+        if code in kept_codes:
+            decision.rows.append(Row(code, names.get(code, ""), Action.KEEP, volume, "still selected", price))
+            decision.target[code] = volume
+            if price:
+                decision.prices[code] = price
+            continue
+        if code in excluded:
+            reason = "excluded"
+        elif code in over_cap:
+            reason = f"ranked beyond the top {top_n}"
+        else:
+            reason = "left the selection"
+        quote = quotes.get(code)
+        if quote is not None and quote.suspended:
+            reason += "; suspended now, the worker sells when it trades again"
+        elif price:
+            proceeds += price * volume  # expected proceeds count toward the new buys
+        decision.rows.append(Row(code, names.get(code, ""), Action.SELL, volume, reason, price))
+
+    # New buys in rank order.
+    slots = top_n - len(kept_codes)
+    buyable: list[tuple[Candidate, Decimal]] = []
+    for candidate in ranked:
+        code = candidate.code
+        if code in held:
+            continue
+        if code in excluded:
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "excluded"))
+            continue
+        if instrument_class(code) is not InstrumentClass.CONVERTIBLE_BOND:
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "not a convertible bond"))
+            continue
+        quote = quotes.get(code)
+        if quote is not None and quote.suspended:
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "suspended", notify=True))
+            continue
+        price = _price(code, quotes, candidate.price)
+        if price is None:
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "no price", notify=True))
+            continue
+        if quote is not None and quote.up_stop is not None and quote.last and quote.last >= quote.up_stop:
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "at limit-up", price, notify=True))
+            continue
+        buyable.append((candidate, price))
+
+    money = cash + proceeds
+    decision.budget = money
+    wanted = buyable[: max(slots, 0)]
+    per_bond = (money / len(wanted)) if wanted and sizing == "equal" else amount_per_bond or ZERO
+    for index, (candidate, price) in enumerate(buyable):
+        code = candidate.code
+        if index >= len(wanted):
+            reason = f"top {top_n} already held" if slots <= 0 else f"beyond the top {top_n}"
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, reason, price))
+            continue
+        if sizing == "fixed" and money < per_bond:
+            decision.rows.append(
+                Row(code, candidate.name, Action.SKIP, 0, "not enough cash for the fixed amount", price)
+            )
+            continue
+        volume = lots_for(min(per_bond, money), price, fee_rate)
+        if volume <= 0:
+            decision.rows.append(
+                Row(code, candidate.name, Action.SKIP, 0, "not enough cash for 10 bonds", price)
+            )
+            continue
+        money -= volume * price * (1 + fee_rate)
+        decision.rows.append(Row(code, candidate.name, Action.BUY, volume, f"rank {candidate.rank}", price))
+        decision.target[code] = volume
+        decision.prices[code] = price
+    return decision
+
+
+# --- take-profit / stop-loss ------------------------------------------------------
+
+
+def ratio_from_parameter(value) -> Decimal | None:
+    """Factor Cat's profitTargetRatio/stopLossRatio: 0 = off; values above 1 are percentages (15 = 15%)."""
+    if value is None or value == "":
+        return None
+    try:
+        ratio = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    if not ratio.is_finite() or ratio < 0:
+        return None
+    return ratio / 100 if ratio > 1 else ratio
+
+
+@dataclass(frozen=True)
+class Trigger:
+    code: str
+    kind: str  # "take_profit" | "stop_loss"
+    price: Decimal
+    cost: Decimal
+    ratio: Decimal
+
+    @property
+    def profit(self) -> Decimal:
+        return (self.price - self.cost) / self.cost
+
+
+def tp_sl_triggers(
+    *, positions: dict[str, tuple[Decimal, Decimal]], take_profit: Decimal | None, stop_loss: Decimal | None
+) -> list[Trigger]:
+    """Profit versus the holding's cost basis (not the day's move); a ratio of 0 or None is off.
+
+    `positions` maps code → (last price, cost basis) for the rotation's own held bonds.
+    """
+    triggers = []
+    for code in sorted(positions):
+        price, cost = positions[code]
+        if not price or not cost or price <= 0 or cost <= 0:
+            continue  # never act on missing data
+        profit = (price - cost) / cost
+        if take_profit and profit >= take_profit:
+            triggers.append(Trigger(code, "take_profit", price, cost, take_profit))
+        elif stop_loss and profit <= -stop_loss:
+            triggers.append(Trigger(code, "stop_loss", price, cost, stop_loss))
+    return triggers
