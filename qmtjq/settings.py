@@ -156,6 +156,10 @@ TRADING_ENABLED = env.bool("TRADING_ENABLED", default=True)
 # host is contacted unless asked for.
 QUOTE_HTTP_ENABLED = env.bool("QUOTE_HTTP_ENABLED", default=False)
 
+# Fernet key(s) encrypting stored secrets (Factor Cat password and token).
+# Comma-separated: the first encrypts, all decrypt (key rotation). No default.
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+
 # --- Ingest API -----------------------------------------------------------
 API_TOKEN_MAX_SKEW_SECONDS = env.int("API_TOKEN_MAX_SKEW_SECONDS", default=300)
 API_MAX_BODY_BYTES = 1024 * 1024

@@ -7,6 +7,8 @@ SQLite and on MariaDB.
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+# A throwaway Fernet key for tests only (production reads FIELD_ENCRYPTION_KEY from the environment).
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWZpZWxkLWtleS0zMi1ieXRlcyEhISE=")
 
 from qmtjq.settings import *  # noqa: E402,F403
 
