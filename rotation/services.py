@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from execution.calendar import market_date
 from execution.models import AccountState, BrokerAccount, Subscription
 from execution.planner import Quote
 from positions.codes import CodeError, normalize, to_jq
@@ -59,6 +60,18 @@ def rotation_create(*, name: str, account: BrokerAccount, **fields) -> RotationS
         # trading its other strategies instead of blocking on a missing target.
         target_write(strategy=strategy, positions=(), source=TargetSnapshot.Source.ROTATION)
     return rotation
+
+
+def rotations_confirm_targets(*, now: datetime) -> int:
+    """The rotation job is alive: its enabled rotations still stand by their targets.
+
+    A weekly or monthly rotation writes a target only on its run days; without
+    this, its account would block on a "stale target" between runs. If the job
+    stops, confirmations stop and the staleness guard works as for uploads.
+    """
+    from positions.models import Strategy
+
+    return Strategy.objects.filter(rotation__enabled=True).update(confirmed_at=now)
 
 
 # --- selections -------------------------------------------------------------------------
@@ -241,7 +254,7 @@ def _write_target(
 def run_execute(*, run: RotationRun, now: datetime) -> RotationRun:
     """Carry out a claimed run: selection → decision → the rotation's new target. Failures change nothing."""
     rotation = run.rotation
-    trade_date = timezone.localtime(run.slot).date()
+    trade_date = market_date(run.slot)
     try:
         selection = selection_for(rotation=rotation, trade_date=trade_date)
         decision = rotation_decide(rotation=rotation, selection=selection)

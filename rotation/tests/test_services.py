@@ -238,3 +238,24 @@ def test_create_rotation_subscribes_the_account(setup):
 
 def test_rotation_error_is_an_exception():
     assert issubclass(RotationError, Exception)
+
+
+def test_due_check_confirms_rotation_targets(setup):
+    """Weekly rotations do not go stale between runs while their job is alive."""
+    from datetime import timedelta
+
+    from positions.models import Strategy
+    from rotation.jobs import rotation_due_check
+
+    _account, rotation = setup
+    old = timezone.now() - timedelta(days=10)
+    Strategy.objects.filter(pk=rotation.strategy_id).update(confirmed_at=old)
+    rotation_due_check(timezone.now())
+    rotation.strategy.refresh_from_db()
+    assert rotation.strategy.confirmed_at > old + timedelta(days=9)
+    rotation.enabled = False
+    rotation.save()
+    Strategy.objects.filter(pk=rotation.strategy_id).update(confirmed_at=old)
+    rotation_due_check(timezone.now())
+    rotation.strategy.refresh_from_db()
+    assert rotation.strategy.confirmed_at == old
