@@ -142,6 +142,9 @@ STORAGES = {
 # --- Email ----------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="qmtjq@localhost")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# The same notification (event and key) within this many minutes is recorded once and sent once.
+NOTIFICATION_FOLD_MINUTES = env.int("NOTIFICATION_FOLD_MINUTES", default=30)
 
 # --- Security headers -----------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -6,6 +6,9 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from qmtjq.notifications import EVENT_ORDER_REJECTED, notify
 
 from ..brokers.base import (
     CANCEL_ALREADY_FINAL,
@@ -29,6 +32,26 @@ def _event(order: Order, message: str = "") -> None:
     OrderEvent.objects.create(
         order=order, status=order.status, filled_volume=order.filled_volume, message=message
     )
+
+
+def _notify_rejected(order: Order) -> None:
+    """The broker refused an order (or it could not be sent): someone should look. Sent after commit."""
+    try:
+        title = _("Order rejected: %(account)s %(side)s %(code)s × %(volume)s") % {
+            "account": order.account.name,
+            "side": order.get_side_display(),
+            "code": order.code,
+            "volume": order.volume,
+        }
+        body = _("Order %(key)s (%(status)s): %(message)s") % {
+            "key": order.key,
+            "status": order.get_status_display(),
+            "message": order.message or "-",
+        }
+    except Exception:  # a notification must never stop the order bookkeeping
+        logger.exception("could not describe rejected order %s", order.key)
+        title, body = f"Order rejected: {order.key}", ""
+    notify(EVENT_ORDER_REJECTED, title=title, body=body, key=order.key, level="error")
 
 
 @transaction.atomic
@@ -78,6 +101,7 @@ def order_send(*, order: Order, broker: Broker, now: datetime) -> None:
         order.save(update_fields=["status", "message", "updated_at"])
         _event(order, f"send failed: {exc}")
         logger.warning("order %s send failed: %s", order.key, exc)
+        _notify_rejected(order)
         return
     order.broker_order_id = broker_order_id
     order.sent_at = now
@@ -96,6 +120,7 @@ def order_apply(*, order: Order, update: BrokerOrder) -> bool:
     if update.status != order.status and not (order.is_final and update.status not in FINAL_STATUSES):
         order.status = update.status
         changed.append("status")
+    rejected = "status" in changed and order.status == OrderStatus.JUNK
     if update.traded_volume != order.filled_volume:
         order.filled_volume = update.traded_volume
         order.avg_fill_price = update.traded_price if update.traded_volume else None
@@ -110,6 +135,8 @@ def order_apply(*, order: Order, update: BrokerOrder) -> bool:
         return False
     order.save(update_fields=[*changed, "updated_at"])
     _event(order, update.message)
+    if rejected:
+        _notify_rejected(order)
     return True
 
 
@@ -230,12 +257,15 @@ def events_apply(*, account: BrokerAccount, events: list[BrokerEvent]) -> int:
         elif event.kind in ("order_error", "cancel_error"):
             order = by_key.get(event.remark) or by_id.get(event.broker_order_id)
             if order is not None:
-                if event.kind == "order_error" and not order.is_final:
+                rejected = event.kind == "order_error" and not order.is_final
+                if rejected:
                     order.status = OrderStatus.JUNK
                 order.message = event.message
                 order.save(update_fields=["status", "message", "updated_at"])
                 _event(order, f"{event.kind}: {event.message}")
                 changed += 1
+                if rejected:
+                    _notify_rejected(order)
     return changed
 
 

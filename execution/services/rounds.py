@@ -11,6 +11,9 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from qmtjq.notifications import EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
 
 from .. import planner, selectors
 from ..brokers.base import Broker
@@ -43,6 +46,25 @@ def _fingerprint(subs: list[planner.SubscribedTarget], view: planner.AccountView
         "message": plan.message,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _notify_round(account: BrokerAccount, status: str, message: str) -> None:
+    """Tell someone a round cannot proceed; the same account and reason fold into one notification."""
+    titles = {
+        Round.Status.BLOCKED: (EVENT_ROUND_BLOCKED, _("Round blocked: %(account)s"), "warning"),
+        Round.Status.HELD: (EVENT_ROUND_HELD, _("Round held for approval: %(account)s"), "warning"),
+        Round.Status.FAILED: (EVENT_ROUND_BLOCKED, _("Round failed: %(account)s"), "error"),
+    }
+    if status not in titles:
+        return
+    event, title, level = titles[status]
+    notify(
+        event,
+        title=title % {"account": account.name},
+        body=message,
+        key=f"{account.name}:{message}",
+        level=level,
+    )
 
 
 def _strategies_by_code(subs: list[planner.SubscribedTarget]) -> dict[str, list[str]]:
@@ -157,6 +179,8 @@ def round_run(
                 planned=plan.orders,
                 strategies_by_code=_strategies_by_code(subs),
             )
+    if round_.status in (Round.Status.BLOCKED, Round.Status.HELD):
+        _notify_round(account, round_.status, round_.message)
     # Stored (committed) first, then sent: a crash in between is reconciled by key.
     for order in orders:
         order_send(order=order, broker=broker, now=timezone.now())
@@ -182,7 +206,10 @@ def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> None:
         if orders and all(o.status in refused and not o.filled_volume for o in orders):
             # Nothing reached the market: the round failed (visible, and not repeated blindly).
             message = "; ".join(sorted({f"{o.code}: {o.message or o.get_status_display()}" for o in orders}))
-            Round.objects.filter(pk=round_.pk).update(status=Round.Status.FAILED, finished_at=now, message=message)
+            Round.objects.filter(pk=round_.pk).update(
+                status=Round.Status.FAILED, finished_at=now, message=message
+            )
+            _notify_round(account, Round.Status.FAILED, message)
         else:
             Round.objects.filter(pk=round_.pk).update(finished_at=now)
 

@@ -1,0 +1,122 @@
+"""Where notifications go (channels) and what was notified (the log), see `qmtjq.notifications`."""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class NotificationLevel(models.TextChoices):
+    INFO = "info", _("info")
+    WARNING = "warning", _("warning")
+    ERROR = "error", _("error")
+
+
+class NotificationChannel(models.Model):
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("email")
+        WEBHOOK = "webhook", _("webhook (generic JSON)")
+        WECOM = "wecom", _("WeCom group bot")
+        DINGTALK = "dingtalk", _("DingTalk group bot")
+        FEISHU = "feishu", _("Feishu group bot")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    target = models.CharField(
+        _("target"),
+        max_length=1000,
+        help_text=_(
+            "Email: addresses separated by commas. Webhooks: the bot's URL (it contains the bot's key: "
+            "keep it private). Bots with keyword security need the keyword “qmtjq”; signing is not supported."
+        ),
+    )
+    events = models.JSONField(
+        _("events"),
+        default=list,
+        blank=True,
+        help_text=_("The events this channel receives; none selected = all."),
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notification channel")
+        verbose_name_plural = _("notification channels")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def is_email(self) -> bool:
+        return self.kind == self.Kind.EMAIL
+
+    def email_addresses(self) -> list[str]:
+        return [part.strip() for part in self.target.split(",") if part.strip()]
+
+    def wants(self, event: str) -> bool:
+        return not self.events or event in self.events
+
+    def target_display(self) -> str:
+        """The target without the webhook's key (path and query), safe to show in lists and logs."""
+        if self.is_email:
+            return self.target
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "…"
+
+    def clean(self):
+        from .notifications import EVENTS
+
+        if self.is_email:
+            addresses = self.email_addresses()
+            bad = []
+            for address in addresses:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    bad.append(address)
+            if not addresses or bad:
+                raise ValidationError(
+                    {
+                        "target": _("Enter email addresses separated by commas: %(bad)s")
+                        % {"bad": ", ".join(bad)}
+                    }
+                )
+        elif self.target:
+            try:
+                URLValidator(schemes=["http", "https"])(self.target.strip())
+            except ValidationError:
+                raise ValidationError({"target": _("Enter the webhook's http(s) URL.")})
+            self.target = self.target.strip()
+        unknown = [event for event in self.events or [] if event not in EVENTS]
+        if unknown:
+            raise ValidationError(
+                {"events": _("Unknown events: %(events)s") % {"events": ", ".join(unknown)}}
+            )
+
+
+class Notification(models.Model):
+    """One notification as recorded by `notify`; repeats of the same event and key are folded into it."""
+
+    event = models.CharField(_("event"), max_length=32)
+    key = models.CharField(_("key"), max_length=255, blank=True)
+    level = models.CharField(
+        _("level"), max_length=16, choices=NotificationLevel.choices, default=NotificationLevel.WARNING
+    )
+    title = models.CharField(_("title"), max_length=300)
+    body = models.TextField(_("body"), blank=True)
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    last_seen_at = models.DateTimeField(_("last seen at"))
+    count = models.PositiveIntegerField(_("count"), default=1, help_text=_("Repeats folded into this row."))
+    deliveries = models.JSONField(_("deliveries"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["event", "key", "created_at"], name="notification_fold")]
+
+    def __str__(self) -> str:
+        return f"{self.event}: {self.title}"
