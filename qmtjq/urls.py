@@ -30,4 +30,5 @@ urlpatterns = [
     ),
     path("", include("positions.urls")),
     path("", include("execution.urls")),
+    path("", include("rotation.urls")),
 ]
