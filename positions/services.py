@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from qmtjq.api import ApiError
@@ -79,21 +79,16 @@ def _replayed_upload(
     return IngestResult(upload.strategy, upload.target, snapshot_id, upload.changed, True, upload.received_at)
 
 
-def _strategy_lock_or_create(*, name: str, client: ApiClient) -> Strategy:
-    """The strategy row, locked for this transaction; created first when the client may create it."""
-    key = exact_key(name)
-    locked = Strategy.objects.select_for_update().select_related("current_snapshot")
-    strategy = locked.filter(name_key=key).first()
-    if strategy is not None:
-        return strategy
-    if not client.can_create_strategies:
-        raise ApiError(f"strategy {name!r} does not exist and this client may not create strategies", 403)
-    try:
-        with transaction.atomic():
-            Strategy.objects.create(name=name, created_by=client)
-    except IntegrityError:
-        pass  # a parallel first upload created it; with READ COMMITTED we see it below
-    return locked.get(name_key=key)
+class _StrategyMissing(Exception):
+    """The strategy row does not exist yet: create it outside the ingest transaction, then retry."""
+
+
+_DEADLOCK_CODES = {1213, 1205}  # MySQL: deadlock found; lock wait timeout
+INGEST_ATTEMPTS = 3
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return bool(exc.args) and exc.args[0] in _DEADLOCK_CODES
 
 
 def snapshot_ingest(
@@ -112,39 +107,72 @@ def snapshot_ingest(
         raise ApiError(f"client {client.client_id!r} may not use strategy {name!r}", 403)
 
     snapshot_id = upload.snapshot_id or uuid.uuid4().hex
-    content_hash = positions_hash(upload.positions)
-    try:
-        with serialized_writes(), transaction.atomic():
-            strategy = _strategy_lock_or_create(name=name, client=client)
-            if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=True)):
-                return replayed
-            current = strategy.current_snapshot
-            changed = current is None or current.content_hash != content_hash
-            now = timezone.now()
-            if changed:
-                current = _snapshot_create(
-                    strategy=strategy,
-                    upload=upload,
-                    content_hash=content_hash,
-                    client=client,
-                    remote_addr=remote_addr,
-                )
-            Strategy.objects.filter(pk=strategy.pk).update(current_snapshot=current, confirmed_at=now)
-            record = Upload.objects.create(
+    for attempt in range(1, INGEST_ATTEMPTS + 1):
+        try:
+            return _ingest_locked(
+                upload=upload,
                 client=client,
-                snapshot_id=snapshot_id,
-                snapshot_key=exact_key(snapshot_id),
-                strategy=strategy,
-                target=current,
-                changed=changed,
                 auth_type=auth_type,
                 remote_addr=remote_addr,
+                snapshot_id=snapshot_id,
             )
-    except IntegrityError:
-        # A parallel request with the same snapshot_id won the race.
-        if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=False)):
+        except _StrategyMissing:
+            # Created in its own short transaction: a "create if missing" inside the
+            # locked transaction gap-locks the unique index and deadlocks parallel
+            # first uploads on InnoDB.
+            if not client.can_create_strategies:
+                raise ApiError(
+                    f"strategy {name!r} does not exist and this client may not create strategies", 403
+                )
+            strategy_get_or_create(name=name, created_by=client)
+        except OperationalError as exc:
+            if not _is_deadlock(exc) or attempt == INGEST_ATTEMPTS:
+                raise
+            logger.warning("upload to %s hit a database deadlock; retrying (attempt %d)", name, attempt)
+        except IntegrityError:
+            # A parallel request with the same snapshot_id won the race.
+            if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=False)):
+                return replayed
+            raise
+    raise OperationalError(f"upload to {name!r} could not be stored after {INGEST_ATTEMPTS} attempts")
+
+
+def _ingest_locked(
+    *, upload: UploadRequest, client: ApiClient, auth_type: str, remote_addr: str | None, snapshot_id: str
+) -> IngestResult:
+    name = upload.strategy_name
+    content_hash = positions_hash(upload.positions)
+    with serialized_writes(), transaction.atomic():
+        strategy = (
+            Strategy.objects.select_for_update()
+            .select_related("current_snapshot")
+            .filter(name_key=exact_key(name))
+        ).first()
+        if strategy is None:
+            raise _StrategyMissing
+        if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=True)):
             return replayed
-        raise
+        current = strategy.current_snapshot
+        changed = current is None or current.content_hash != content_hash
+        if changed:
+            current = _snapshot_create(
+                strategy=strategy,
+                upload=upload,
+                content_hash=content_hash,
+                client=client,
+                remote_addr=remote_addr,
+            )
+        Strategy.objects.filter(pk=strategy.pk).update(current_snapshot=current, confirmed_at=timezone.now())
+        record = Upload.objects.create(
+            client=client,
+            snapshot_id=snapshot_id,
+            snapshot_key=exact_key(snapshot_id),
+            strategy=strategy,
+            target=current,
+            changed=changed,
+            auth_type=auth_type,
+            remote_addr=remote_addr,
+        )
     logger.info(
         "target upload strategy=%s client=%s changed=%s lines=%d snapshot=%s",
         strategy.name,
