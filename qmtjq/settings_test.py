@@ -29,3 +29,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(Path(tempfile.gettempdir()) / f"qmtjq-test-{os.getpid()}.sqlite3")
     }
+
+# Tests do not run collectstatic; let WhiteNoise find files through the finders
+# instead of warning on every request that STATIC_ROOT does not exist yet.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
