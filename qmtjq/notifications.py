@@ -24,11 +24,14 @@ How it works:
 - Sending runs in `transaction.on_commit` (at once when there is no open
   transaction), to every enabled channel subscribed to the event. Each
   channel's outcome is stored in the row's `deliveries`; failures are logged,
-  never raised. Sending is synchronous: a dead webhook costs its caller up to
-  WEBHOOK_TIMEOUT seconds.
+  never raised. Sending happens on one background thread
+  (`NOTIFICATION_SEND_ASYNC`, default on), so a dead webhook never holds up
+  the worker or the job that notified; pending sends finish at process exit.
 """
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hashlib import sha256
@@ -37,7 +40,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.core.mail import get_connection, send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -141,14 +144,40 @@ def _notify(event: str, *, title: str, body: str, key: str, level: str) -> None:
         return
     message = Message(event=event, level=level, title=title, body=body, at=now)
 
-    def send_after_commit() -> None:
+    def deliver() -> None:
         try:
             deliveries = [channel_send(channel=channel, message=message) for channel in channels]
             Notification.objects.filter(pk=notification.pk).update(deliveries=deliveries)
         except Exception:
             logger.exception("notification %s %r: sending failed", event, title)
 
+    def send_after_commit() -> None:
+        if getattr(settings, "NOTIFICATION_SEND_ASYNC", True):
+            _sender().submit(_in_own_connection, deliver)
+        else:
+            deliver()
+
     transaction.on_commit(send_after_commit, robust=True)
+
+
+_SENDER: ThreadPoolExecutor | None = None
+_SENDER_LOCK = threading.Lock()
+
+
+def _sender() -> ThreadPoolExecutor:
+    """One background thread sends, so a dead webhook never stalls the worker or a job (in order, one at a time)."""
+    global _SENDER
+    with _SENDER_LOCK:
+        if _SENDER is None:
+            _SENDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qmtjq-notify")
+        return _SENDER
+
+
+def _in_own_connection(fn) -> None:
+    try:
+        fn()
+    finally:
+        connection.close()  # the sender thread's own database connection
 
 
 def _fold_key(key: str) -> str:

@@ -145,6 +145,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="qmtjq@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # The same notification (event and key) within this many minutes is recorded once and sent once.
 NOTIFICATION_FOLD_MINUTES = env.int("NOTIFICATION_FOLD_MINUTES", default=30)
+# Send notifications from a background thread so a slow channel never holds up trading.
+NOTIFICATION_SEND_ASYNC = env.bool("NOTIFICATION_SEND_ASYNC", default=True)
 
 # --- Security headers -----------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -34,3 +34,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # instead of warning on every request that STATIC_ROOT does not exist yet.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# Send notifications inline so tests can assert deliveries; one test covers the background sender.
+NOTIFICATION_SEND_ASYNC = False

@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -654,3 +655,42 @@ def test_module_interface_is_unchanged():
         "tp_sl_triggered",
         "factorcat_login_failed",
     )
+
+
+# --- background sending ------------------------------------------------------------------------------
+
+
+class SlowBot(BotServer):
+    """A bot endpoint that takes its time to answer."""
+
+    def __init__(self, delay):
+        super().__init__()
+        self.delay = delay
+        handler = self.httpd.RequestHandlerClass
+        original = handler.do_POST
+
+        def slow(handler_self):
+            time.sleep(delay)
+            original(handler_self)
+
+        handler.do_POST = slow
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_sending_does_not_hold_up_the_caller(settings):
+    """With NOTIFICATION_SEND_ASYNC a slow webhook costs the worker nothing; the delivery is still recorded."""
+    settings.NOTIFICATION_SEND_ASYNC = True
+    slow = SlowBot(delay=1.0)
+    try:
+        channel("slow", "webhook", slow.url("/hook"))
+        started = time.monotonic()
+        notify(EVENT_ORDER_REJECTED, title="rejected", key="bg-1")
+        assert time.monotonic() - started < 0.5
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not Notification.objects.get(key="bg-1").deliveries:
+            time.sleep(0.05)
+        deliveries = Notification.objects.get(key="bg-1").deliveries
+        assert [d["ok"] for d in deliveries] == [True]
+        assert slow.paths() == ["/hook"]
+    finally:
+        slow.close()
