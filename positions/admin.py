@@ -195,6 +195,8 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def client_file_view(self, request, pk):
         client = get_object_or_404(ApiClient, pk=pk)
+        if not self.has_view_permission(request, client):
+            return HttpResponse(status=403)
         source = services.client_file_render(
             client=client, api_url=request.build_absolute_uri("/").rstrip("/")
         )

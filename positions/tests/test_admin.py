@@ -131,3 +131,12 @@ def test_disable_action(admin_client, client, make_api_client):
 def test_admin_requires_staff(client):
     response = client.get(reverse("admin:positions_apiclient_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_client_file_needs_view_permission(client, make_api_client, django_user_model):
+    """A staff user without rights on API clients cannot download a client's file."""
+    api_client, _ = make_api_client()
+    staff = django_user_model.objects.create_user("nosy", password="pw-for-tests-only", is_staff=True)
+    client.force_login(staff)
+    response = client.get(reverse("admin:positions_apiclient_client_file", args=[api_client.pk]))
+    assert response.status_code == 403
