@@ -44,6 +44,7 @@ class WorkerConfig:
     reconcile_every: timedelta = timedelta(seconds=15)
     lease_every: timedelta = timedelta(seconds=5)
     backoff: tuple[float, ...] = (1, 2, 5, 10, 30)
+    closed_reconnect_every: float = 300.0  # reconnect attempts outside trading sessions
 
 
 @dataclass
@@ -131,6 +132,9 @@ class Worker:
                 self._connected = False
                 failures += 1
                 delay = self.config.backoff[min(failures, len(self.config.backoff)) - 1]
+                if self._outside_session(self.clock()):
+                    # MiniQMT is often down outside sessions (it restarts daily): retry slowly (DESIGN §6).
+                    delay = max(delay, self.config.closed_reconnect_every)
                 self.say(f"broker disconnected ({exc}); reconnecting in {delay:g} s")
                 self._wait(delay)
             except DatabaseError as exc:
@@ -265,6 +269,17 @@ class Worker:
             if not allowed:
                 return str(reason)
         return ""
+
+    def _outside_session(self, now: datetime) -> bool:
+        """True when the account keeps market hours and the market is not open now."""
+        if not self.account.hours_enforced:
+            return False
+        from .calendar import CalendarUnknown, can_place_orders
+
+        try:
+            return not can_place_orders(now, allow_closing_auction=True)[0]
+        except CalendarUnknown:
+            return True
 
     def _hours_allow_cancel(self, now: datetime) -> bool:
         if not self.account.hours_enforced:

@@ -346,3 +346,54 @@ def test_rejected_orders_are_not_resent_every_cycle(paper_account):
         == EXIT_BLOCKED
     )
     assert PaperOrder.objects.count() == 1 and Round.objects.count() == 2
+
+
+class _DownBroker(PaperBroker):
+    """MiniQMT is down: every connect fails."""
+
+    def connect(self):
+        from execution.brokers.base import BrokerDisconnected
+
+        raise BrokerDisconnected("connect() returned -1")
+
+
+@pytest.mark.parametrize(("session_open", "expected"), [(True, 0.01), (False, 300)])
+def test_reconnect_backs_off_slowly_outside_sessions(paper_account, monkeypatch, session_open, expected):
+    """Outside trading sessions a down MiniQMT is retried every 5 minutes, not every few seconds."""
+    paper_account.enforce_trading_hours = True
+    paper_account.save()
+    monkeypatch.setattr(
+        "execution.calendar.can_place_orders",
+        lambda now, **kw: (session_open, "" if session_open else "closed"),
+    )
+    lines = []
+    worker = make_worker(
+        paper_account,
+        broker=_DownBroker(paper_account, quote_source=quote_source_for(paper_account)),
+        lines=lines,
+    )
+    waits = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        worker.stop_event.set()
+
+    worker._wait = wait
+    worker.run_forever()
+    assert waits == [expected]
+    assert "broker disconnected" in lines[0]
+
+
+def test_kill_switch_does_not_slow_reconnects(paper_account, monkeypatch):
+    """With trading switched off the worker still reconnects promptly (it keeps reporting state)."""
+    paper_account.enforce_trading_hours = True
+    paper_account.trading_enabled = False
+    paper_account.save()
+    monkeypatch.setattr("execution.calendar.can_place_orders", lambda now, **kw: (True, ""))
+    worker = make_worker(
+        paper_account, broker=_DownBroker(paper_account, quote_source=quote_source_for(paper_account))
+    )
+    waits = []
+    worker._wait = lambda seconds: (waits.append(seconds), worker.stop_event.set())
+    worker.run_forever()
+    assert waits == [0.01]
