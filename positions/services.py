@@ -152,17 +152,13 @@ def _ingest_locked(
             raise _StrategyMissing
         if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=True)):
             return replayed
-        current = strategy.current_snapshot
-        changed = current is None or current.content_hash != content_hash
-        if changed:
-            current = _snapshot_create(
-                strategy=strategy,
-                upload=upload,
-                content_hash=content_hash,
-                client=client,
-                remote_addr=remote_addr,
-            )
-        Strategy.objects.filter(pk=strategy.pk).update(current_snapshot=current, confirmed_at=timezone.now())
+        current, changed = _target_apply(
+            strategy=strategy,
+            upload=upload,
+            content_hash=content_hash,
+            client=client,
+            remote_addr=remote_addr,
+        )
         record = Upload.objects.create(
             client=client,
             snapshot_id=snapshot_id,
@@ -182,6 +178,31 @@ def _ingest_locked(
         current.pk,
     )
     return IngestResult(strategy, current, snapshot_id, changed, False, record.received_at)
+
+
+def _target_apply(
+    *,
+    strategy: Strategy,
+    upload: UploadRequest,
+    content_hash: str,
+    client: ApiClient | None,
+    remote_addr: str | None,
+    source: str = TargetSnapshot.Source.API,
+) -> tuple[TargetSnapshot, bool]:
+    """On a locked strategy row: a new snapshot only when the content changed; always confirm the target."""
+    current = strategy.current_snapshot
+    changed = current is None or current.content_hash != content_hash
+    if changed:
+        current = _snapshot_create(
+            strategy=strategy,
+            upload=upload,
+            content_hash=content_hash,
+            client=client,
+            remote_addr=remote_addr,
+            source=source,
+        )
+    Strategy.objects.filter(pk=strategy.pk).update(current_snapshot=current, confirmed_at=timezone.now())
+    return current, changed
 
 
 def _snapshot_create(
@@ -246,18 +267,14 @@ def target_write(
     request = UploadRequest(strategy.name, tuple(positions), total_value, cash, None)
     with serialized_writes(), transaction.atomic():
         locked = Strategy.objects.select_for_update().select_related("current_snapshot").get(pk=strategy.pk)
-        current = locked.current_snapshot
-        changed = current is None or current.content_hash != content_hash
-        if changed:
-            current = _snapshot_create(
-                strategy=locked,
-                upload=request,
-                content_hash=content_hash,
-                client=None,
-                remote_addr=None,
-                source=source,
-            )
-        Strategy.objects.filter(pk=locked.pk).update(current_snapshot=current, confirmed_at=timezone.now())
+        current, changed = _target_apply(
+            strategy=locked,
+            upload=request,
+            content_hash=content_hash,
+            client=None,
+            remote_addr=None,
+            source=source,
+        )
     logger.info(
         "target written strategy=%s source=%s changed=%s lines=%d",
         strategy.name,

@@ -118,17 +118,11 @@ class SelectedBond:
 
 def tp_sl_ratios(parameters: dict) -> tuple[Decimal | None, Decimal | None]:
     """(take-profit, stop-loss) ratios of a backtest record; None when absent or junk, 0 means disabled."""
-    return _ratio(parameters.get("profitTargetRatio")), _ratio(parameters.get("stopLossRatio"))
+    from .decisions import ratio_from_parameter
 
-
-def _ratio(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        ratio = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return ratio if ratio.is_finite() and ratio >= 0 else None
+    return ratio_from_parameter(parameters.get("profitTargetRatio")), ratio_from_parameter(
+        parameters.get("stopLossRatio")
+    )
 
 
 def _text(value: object) -> str:

@@ -318,13 +318,12 @@ def rotation_run_now(
 
 
 def _ratios(rotation: RotationStrategy) -> tuple[Decimal | None, Decimal | None]:
-    params = rotation.factorcat_parameters or {}
-    take_profit = rotation.take_profit_ratio
-    if take_profit is None:
-        take_profit = decisions.ratio_from_parameter(params.get("profitTargetRatio"))
-    stop_loss = rotation.stop_loss_ratio
-    if stop_loss is None:
-        stop_loss = decisions.ratio_from_parameter(params.get("stopLossRatio"))
+    """Effective (take-profit, stop-loss): the rotation's own setting, else the backtest record's."""
+    from .factorcat import tp_sl_ratios
+
+    record_tp, record_sl = tp_sl_ratios(rotation.factorcat_parameters or {})
+    take_profit = rotation.take_profit_ratio if rotation.take_profit_ratio is not None else record_tp
+    stop_loss = rotation.stop_loss_ratio if rotation.stop_loss_ratio is not None else record_sl
     return take_profit, stop_loss
 
 

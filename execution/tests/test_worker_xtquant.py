@@ -3,8 +3,6 @@
 Crashes around sending and a MiniQMT restart must never produce a second order.
 """
 
-import socket
-
 import pytest
 
 from execution.brokers.xtquant import XtQuantBroker
@@ -20,11 +18,7 @@ USERDATA = r"D:\国金QMT交易端\userdata_mini"
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"a test tried to open a network connection: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    xt_stub.refuse_network(monkeypatch)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import datetime as dt
 import importlib
 import importlib.abc
 import inspect
-import socket
 import sys
 import threading
 import time
@@ -43,11 +42,7 @@ ACCOUNT = "8881234567"
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"a test tried to open a network connection: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    xt_stub.refuse_network(monkeypatch)
 
 
 @pytest.fixture

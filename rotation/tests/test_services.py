@@ -218,7 +218,11 @@ def test_csv_parse(data, expected):
 
 @pytest.mark.parametrize(
     ("data", "fragment"),
-    [(b"name\nx\n", "code"), (b"code,rank\n113050,x\n", "rank"), (b"\xff\xfe\x00\x01garbage\xff", "neither UTF-8 nor GBK")],
+    [
+        (b"name\nx\n", "code"),
+        (b"code,rank\n113050,x\n", "rank"),
+        (b"\xff\xfe\x00\x01garbage\xff", "neither UTF-8 nor GBK"),
+    ],
 )
 def test_csv_parse_errors(data, fragment):
     with pytest.raises(ValueError, match=fragment):

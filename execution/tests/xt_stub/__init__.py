@@ -12,13 +12,14 @@ the real files and no test touches the network.
 
 import contextlib
 import importlib.machinery
+import socket
 import sys
 import types
 
 from . import xtpythonclient
 from .miniqmt import FakeMiniQmt, terminals_reset
 
-__all__ = ["FakeMiniQmt", "genuine_xtquant", "xtpythonclient"]
+__all__ = ["FakeMiniQmt", "genuine_xtquant", "refuse_network", "xtpythonclient"]
 
 PIP_REQUIREMENT = "xtquant==250807.1.2"
 
@@ -53,3 +54,13 @@ def genuine_xtquant():
         for name in [name for name in sys.modules if _is_xtquant(name)]:
             del sys.modules[name]
         sys.modules.update(saved)
+
+
+def refuse_network(monkeypatch):
+    """Fail any test that tries to open a connection (xtquant's real __init__ would call pypi.org)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a test tried to open a network connection: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
