@@ -30,9 +30,12 @@ _PREFIX_TABLE = sorted(
     key=lambda item: -len(item[0]),
 )
 
-_DOTTED = re.compile(r"^(\d{6})\.([A-Za-z]{2,4})$")
-_PREFIXED = re.compile(r"^(sh|sz|bj)(\d{6})$", re.IGNORECASE)
-_BARE = re.compile(r"^\d{6}$")
+# ASCII digits only: Python's \d also matches full-width and other scripts' digits,
+# which would be stored as codes no broker knows and then silently never traded.
+_DOTTED = re.compile(r"^([0-9]{6})\.([A-Za-z]{2,4})$")
+_PREFIXED = re.compile(r"^(sh|sz|bj)([0-9]{6})$", re.IGNORECASE)
+_BARE = re.compile(r"^[0-9]{6}$")
+_CANONICAL = re.compile(r"^[0-9]{6}\.(SH|SZ|BJ)$")
 
 
 class CodeError(ValueError):
@@ -53,6 +56,8 @@ def normalize(raw: object) -> str:
     code = raw.strip()
     if not code:
         raise CodeError("code is empty")
+    if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in code):
+        raise CodeError(f"{raw!r} must be written with ASCII digits 0-9 (no full-width or other digits)")
     if match := _DOTTED.match(code):
         digits, suffix = match.group(1), match.group(2).upper()
         exchange = _SUFFIXES.get(suffix)
@@ -63,7 +68,7 @@ def normalize(raw: object) -> str:
         return f"{match.group(2)}.{match.group(1).upper()}"
     if _BARE.match(code):
         return f"{code}.{_infer_exchange(code)}"
-    if re.fullmatch(r"\d{5}(\.HK)?", code, re.IGNORECASE):
+    if re.fullmatch(r"[0-9]{5}(\.HK)?", code, re.IGNORECASE):
         raise CodeError(f"{raw!r} looks like a Hong Kong code; only SH/SZ/BJ securities are supported")
     raise CodeError(f"{raw!r} is not a securities code (expected e.g. 600000.XSHG or 000001.SZ)")
 
@@ -100,6 +105,8 @@ def instrument_class(code: str) -> InstrumentClass:
             return InstrumentClass.MAIN_BOARD
         if digits.startswith(("110", "111", "113", "118")):
             return InstrumentClass.CONVERTIBLE_BOND
+        if digits.startswith("508"):
+            return InstrumentClass.OTHER  # public REITs: not traded by qmtjq
         if digits.startswith("5"):
             return InstrumentClass.FUND
         return InstrumentClass.OTHER
@@ -118,6 +125,6 @@ def instrument_class(code: str) -> InstrumentClass:
 
 def is_never_traded(code: str) -> bool:
     """Reverse repo, IPO subscription and HK-connect codes are ignored on both sides."""
-    if not re.fullmatch(r"\d{6}\.(SH|SZ|BJ)", code):
+    if not _CANONICAL.match(code):
         return True  # e.g. 5-digit HK-connect holdings reported by the broker
     return instrument_class(code) is InstrumentClass.NEVER_TRADED

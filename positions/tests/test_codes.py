@@ -109,3 +109,40 @@ def test_instrument_class(code, klass):
 def test_never_traded(code, never):
     """Reverse repo, IPO subscription and HK-connect codes are ignored on both sides."""
     assert codes.is_never_traded(code) is never
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\uff16\uff10\uff10\uff10\uff10\uff10",  # full-width ６０００００
+        "\uff16\uff10\uff10\uff10\uff10\uff10.SH",
+        "sh\uff16\uff10\uff10\uff10\uff10\uff10",
+        "\u0666\u0660\u0660\u0660\u0660\u0660",  # Arabic-Indic ٦٠٠٠٠٠
+        "\u0966\u0966\u0966\u0966\u0966\u0967.SZ",  # Devanagari
+        "60000\u0660",  # one non-ASCII digit is enough
+        "\uff10\uff10\uff17\uff10\uff10",  # full-width HK-looking code
+    ],
+)
+def test_normalize_rejects_non_ascii_digits(raw):
+    """Codes with non-ASCII digits are refused, never stored as codes that silently never trade."""
+    with pytest.raises(codes.CodeError, match="ASCII digits"):
+        codes.normalize(raw)
+
+
+@pytest.mark.parametrize(
+    ("code", "klass"),
+    [
+        ("508000.SH", InstrumentClass.OTHER),  # SH REIT
+        ("180101.SZ", InstrumentClass.OTHER),  # SZ REIT
+        ("132001.SH", InstrumentClass.OTHER),  # exchangeable bond
+        ("510300.SH", InstrumentClass.FUND),
+    ],
+)
+def test_classes_the_product_does_not_trade(code, klass):
+    """REITs and exchangeable bonds are not funds or convertible bonds (DESIGN §4)."""
+    assert codes.instrument_class(code) is klass
+
+
+def test_never_traded_checks_ascii_digits():
+    """A broker-reported code with non-ASCII digits is never treated as a tradable code."""
+    assert codes.is_never_traded("\uff16\uff10\uff10\uff10\uff10\uff10.SH")
