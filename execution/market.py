@@ -31,22 +31,33 @@ class Rules:
             return volume  # STAR/BJ: at least the minimum, then any share
         return volume - volume % self.buy_lot
 
-    def round_sell(self, volume: int, sellable: int) -> int:
-        """Largest valid sell ≤ volume given what can be sold now.
+    def round_sell(self, volume: int, sellable: int, *, held: int | None = None) -> int:
+        """Largest valid sell ≤ volume given what can be sold now and what is held.
 
-        An odd remainder (< one lot, or below STAR/BJ's minimum) may only
-        be sold as a whole, i.e. when selling everything that is sellable.
+        Main board, ChiNext, ETFs, bonds: whole lots, or whole lots plus the
+        whole odd remainder of the holding (< one lot) in one order. STAR and
+        BJ: at least the minimum (200 / 100), or the whole holding.
+        `held` defaults to `sellable` (the broker's own check knows no more).
         """
+        held = sellable if held is None else held
         volume = min(volume, sellable)
         if volume <= 0:
             return 0
-        if volume == sellable:
-            return volume  # selling all that is held may include the odd lot
+        if volume == held:
+            return volume  # the whole holding may always go, odd part included
         if self.sell_min > self.sell_lot:
-            # STAR/BJ: ≥ minimum, then any share; the rest must stay sellable
-            # as a whole or be ≥ minimum too.
+            # STAR/BJ: ≥ minimum, then any share; below it only the whole holding.
             return volume if volume >= self.sell_min else 0
-        return volume - volume % self.sell_lot
+        whole_lots = volume - volume % self.sell_lot
+        odd = held % self.sell_lot
+        if odd and volume >= odd:
+            with_odd = volume - (volume - odd) % self.sell_lot
+            return max(whole_lots, with_odd)
+        return whole_lots
+
+    @property
+    def min_order(self) -> int:
+        return max(self.buy_min, self.sell_min)
 
 
 _D = Decimal
@@ -128,3 +139,40 @@ def protected_limit_price(
     if down_stop is not None:
         price = max(price, down_stop)
     return round_to_tick(price, tick, direction="up")
+
+
+# Per-order maximums for limit orders (DESIGN §4): main board 1,000,000 shares,
+# ChiNext 300,000, STAR 100,000. The broker's own figure wins when it gives one.
+# Bonds and funds are capped conservatively: splitting more often is harmless,
+# an order above the exchange's maximum is rejected.
+MAX_ORDER_VOLUME = {
+    InstrumentClass.MAIN_BOARD: 1_000_000,
+    InstrumentClass.CHINEXT: 300_000,
+    InstrumentClass.STAR: 100_000,
+    InstrumentClass.BJ: 1_000_000,
+    InstrumentClass.CONVERTIBLE_BOND: 100_000,
+    InstrumentClass.FUND: 1_000_000,
+}
+
+
+def split_order(volume: int, rules: Rules, *, cap: int | None = None) -> list[int]:
+    """Split one order into pieces no larger than the per-order maximum.
+
+    Full pieces are whole lots; whatever is odd (a bond's or a main-board
+    stock's odd remainder) stays in the last piece, which never falls below
+    the class minimum (STAR 200, BJ 100): it borrows from the piece before.
+    """
+    cap = cap or MAX_ORDER_VOLUME.get(rules.klass) or volume
+    cap -= cap % max(rules.buy_lot, rules.sell_lot)  # full pieces stay whole lots
+    if volume <= cap or cap <= 0:
+        return [volume] if volume > 0 else []
+    pieces = [cap] * (volume // cap)
+    rest = volume - sum(pieces)
+    if rest:
+        pieces.append(rest)
+        # Lot-based classes may send the odd remainder alone; STAR/BJ may not go below the minimum.
+        shortfall = rules.min_order - rest if rules.sell_min > rules.sell_lot else 0
+        if shortfall > 0:
+            pieces[-2] -= shortfall
+            pieces[-1] += shortfall
+    return pieces

@@ -54,6 +54,7 @@ def subscribed_targets(*, account: BrokerAccount) -> list[planner.SubscribedTarg
                 confirmed_at=strategy.confirmed_at,
                 total_value=snapshot.total_value if snapshot else None,
                 lines=tuple(lines.get(snapshot.pk, ())) if snapshot else (),
+                rule_exits=frozenset(snapshot.rule_exits or ()) if snapshot else frozenset(),
             )
         )
     return result
@@ -74,6 +75,7 @@ def account_policy(*, account: BrokerAccount) -> planner.AccountPolicy:
         max_order_value=account.max_order_value,
         max_daily_turnover=account.max_daily_turnover,
         approval_threshold=account.approval_threshold,
+        hold_rule_exits=account.hold_rule_exits,
         stale_after=account.stale_after,
         sell_unmanaged=account.sell_unmanaged,
         ignore_codes=frozenset(account.ignore_code_list()),
@@ -131,23 +133,33 @@ def latest_round(*, account: BrokerAccount) -> Round | None:
 
 
 def drift(*, account: BrokerAccount) -> list[dict]:
-    """Target vs actual per code for the account page and API (no quotes needed)."""
-    target, _skips = planner.account_target(subscribed_targets(account=account))
-    holdings = {h.code: h for h in account.holdings.all()}
-    reserved = dict(ReservedHolding.objects.filter(account=account).values_list("code", "volume"))
-    rows = []
-    for code in sorted(set(target) | set(holdings)):
-        held = holdings[code].volume if code in holdings else 0
-        actual = max(held - reserved.get(code, 0), 0)
-        wanted = target.get(code)
-        rows.append(
-            {
-                "code": code,
-                "target": wanted,
-                "actual": actual,
-                "reserved": reserved.get(code, 0),
-                "delta": (wanted or 0) - actual if wanted is not None else None,
-                "managed": wanted is not None,
-            }
-        )
-    return rows
+    """Target vs actual per code for the account page and API (no quotes needed).
+
+    Uses the planner's own diff, so "managed" means here what the round does:
+    a code a strategy dropped is managed with target 0, not "unmanaged".
+    """
+    subscriptions = subscribed_targets(account=account)
+    target, skips = planner.account_target(subscriptions)
+    unsized = frozenset(
+        s.code for s in skips if s.reason in (planner.SkipReason.NOT_TRADABLE, planner.SkipReason.ERROR)
+    )
+    holdings = list(account.holdings.all())
+    view = planner.AccountView(
+        cash=Decimal(0),
+        total_asset=Decimal(0),
+        holdings={h.code: planner.Holding(h.code, h.volume, h.can_use_volume, h.avg_cost) for h in holdings},
+        reserved=dict(ReservedHolding.objects.filter(account=account).values_list("code", "volume")),
+        managed_codes=frozenset(ManagedCode.objects.filter(account=account).values_list("code", flat=True)),
+    )
+    lines, _skips = planner.diff_lines(target, view, account_policy(account=account), unsized=unsized)
+    return [
+        {
+            "code": line.code,
+            "target": line.target,
+            "actual": line.actual,
+            "reserved": line.reserved,
+            "delta": line.delta,
+            "managed": line.managed,
+        }
+        for line in lines
+    ]

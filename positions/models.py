@@ -91,6 +91,10 @@ class TargetSnapshot(models.Model):
     )
     cash = models.DecimalField(_("strategy cash"), max_digits=20, decimal_places=4, null=True, blank=True)
     content_hash = models.CharField(_("content hash"), max_length=64)
+    # Codes the strategy's own rules closed (rotation: take-profit/stop-loss, left the
+    # list), carried forward until the strategy targets them again. Selling them is an
+    # exit the user ordered and is not held for approval (DESIGN §5.2).
+    rule_exits = models.JSONField(_("closed by the strategy's rules"), default=list, blank=True)
     positions_count = models.PositiveIntegerField(_("positions"), default=0)
 
     class Meta:

@@ -200,9 +200,24 @@ def _target_apply(
             client=client,
             remote_addr=remote_addr,
             source=source,
+            rule_exits=_rule_exits(previous=current, upload=upload) if source == TargetSnapshot.Source.ROTATION else (),
         )
     Strategy.objects.filter(pk=strategy.pk).update(current_snapshot=current, confirmed_at=timezone.now())
     return current, changed
+
+
+def _rule_exits(*, previous: TargetSnapshot | None, upload: UploadRequest) -> set[str]:
+    """Codes a rotation's rules closed: dropped now, or dropped before and still not targeted again.
+
+    A rotation only ever writes targets by its own rules (selection, top-N,
+    take-profit/stop-loss), so whatever leaves its target is an exit the user
+    ordered. Carried forward so an exit not yet sold stays an exit.
+    """
+    if previous is None:
+        return set()
+    kept = {p.code for p in upload.positions if p.volume}
+    before = set(previous.rule_exits or ()) | set(previous.lines.filter(volume__gt=0).values_list("code", flat=True))
+    return before - kept
 
 
 def _snapshot_create(
@@ -213,10 +228,12 @@ def _snapshot_create(
     client: ApiClient | None,
     remote_addr: str | None,
     source: str = TargetSnapshot.Source.API,
+    rule_exits=(),
 ) -> TargetSnapshot:
     snapshot = TargetSnapshot.objects.create(
         strategy=strategy,
         source=source,
+        rule_exits=sorted(rule_exits),
         client=client,
         remote_addr=remote_addr,
         total_value=upload.total_value,

@@ -51,6 +51,7 @@ RISK_FIELDS = [
     "order_timeout",
     "stale_after",
     "approval_threshold",
+    "hold_rule_exits",
     "sell_unmanaged",
     "ignore_codes",
 ]

@@ -75,6 +75,14 @@ class BrokerAccount(models.Model):
             "A round trading more than this share of total assets waits for approval. Empty = never."
         ),
     )
+    hold_rule_exits = models.BooleanField(
+        _("rule exits wait for approval too"),
+        default=False,
+        help_text=_(
+            "Off (recommended): take-profit/stop-loss sells and sells of bonds that left a rotation's "
+            "list go out at once, whatever their size. On: they wait for approval like other large rounds."
+        ),
+    )
     sell_unmanaged = models.BooleanField(
         _("may sell unmanaged holdings"),
         default=False,

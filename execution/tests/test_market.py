@@ -32,8 +32,10 @@ def test_buy_lots(code, wanted, buy):
     ("code", "wanted", "sellable", "sell"),
     [
         ("600000.SH", 150, 150, 150),  # all of it: the odd 50 goes along
-        ("600000.SH", 150, 250, 100),  # part of it: whole lots only
-        ("600000.SH", 50, 250, 0),
+        ("600000.SH", 150, 250, 150),  # a lot plus the whole odd 50, in one order
+        ("600000.SH", 120, 250, 100),  # part of the odd 50 may not go
+        ("600000.SH", 50, 250, 50),  # the odd part alone
+        ("600000.SH", 50, 300, 0),
         ("600000.SH", 300, 200, 200),  # limited by can_use_volume (T+1)
         ("688981.SH", 150, 350, 0),  # STAR: ≥ 200 ...
         ("688981.SH", 150, 150, 150),  # ... or the whole remainder

@@ -221,8 +221,10 @@ def test_buy_lots_per_instrument_class(broker, market, code, volume, price, acce
     "code, held, volume, accepted",
     [
         (MAIN, 250, 100, True),
-        (MAIN, 250, 150, False),  # odd part only together with the rest
-        (MAIN, 250, 50, False),
+        (MAIN, 250, 150, True),  # whole lots plus the whole odd part, in one order
+        (MAIN, 250, 50, True),  # the odd part alone
+        (MAIN, 250, 120, False),  # part of the odd part: refused
+        (MAIN, 250, 20, False),
         (MAIN, 250, 250, True),  # the whole remainder, odd lot included
         (STAR, 350, 199, False),
         (STAR, 350, 200, True),
@@ -231,12 +233,13 @@ def test_buy_lots_per_instrument_class(broker, market, code, volume, price, acce
         (BJ, 150, 100, True),
         (BJ, 150, 150, True),
         (BOND, 25, 10, True),
-        (BOND, 25, 15, False),
+        (BOND, 25, 15, True),
+        (BOND, 25, 13, False),
         (BOND, 25, 25, True),
     ],
 )
 def test_sell_lots_and_odd_remainder(broker, market, code, held, volume, accepted):
-    """Sells are lots too; an odd remainder may only go out as the whole sellable volume."""
+    """Sells are lots too; an odd remainder goes out whole, alone or with whole lots (DESIGN §4)."""
     price = "100.000" if code == BOND else "10.00"
     market.set(code, price)
     hold(broker, code, held)

@@ -335,14 +335,14 @@ def test_converged_account_places_nothing():
     ("code", "held", "target", "expected"),
     [
         ("600000.SH", 1050, 0, [("600000.SH", "sell", 1050)]),  # odd lot goes whole
-        ("600000.SH", 1050, 500, [("600000.SH", "sell", 500)]),  # 550 wanted → 500, odd 50 stays
+        ("600000.SH", 1050, 500, [("600000.SH", "sell", 550)]),  # whole lots plus the whole odd 50
         (
             "688981.SH",
             350,
             200,
             [("688981.SH", "sell", 150)],
         ),  # STAR remainder below 200 only whole → 0? see below
-        ("113050.SH", 35, 10, [("113050.SH", "sell", 20)]),
+        ("113050.SH", 35, 10, [("113050.SH", "sell", 25)]),  # two lots of 10 plus the odd 5
         ("430047.BJ", 150, 0, [("430047.BJ", "sell", 150)]),
     ],
 )

@@ -87,6 +87,9 @@ LINE = {"code": "600000.XSHG", "volume": 100, "cost": 10.0}
         ({"strategy_name": "s", "positions": [], "snapshot_id": "has space"}, "snapshot_id"),
         ({"strategy_name": "s", "positions": [], "snapshot_id": 7}, "snapshot_id"),
         ([1, 2], "must be a JSON object"),
+        # full-width and Arabic-Indic digits: refused, never stored as codes that never trade
+        ({"strategy_name": "s", "positions": [{**LINE, "code": "\uff16\uff10\uff10\uff10\uff10\uff10"}]}, "ASCII digits"),
+        ({"strategy_name": "s", "positions": [{**LINE, "code": "\u0666\u0660\u0660\u0660\u0660\u0660.XSHG"}]}, "ASCII digits"),
     ],
 )
 def test_bad_input_is_400_and_stores_nothing(client, key, body, fragment):
