@@ -1,9 +1,9 @@
-"""Exits the user's own rules ordered are not held for approval; a sudden upload to cash still is (issue 7)."""
+"""Issue 7 through the worker: rule exits go out, sudden uploads to cash wait, big orders split, one "managed"."""
 
 from decimal import Decimal as D
 
 from execution import selectors
-from execution.models import Round, Subscription
+from execution.models import Order, Round, Subscription
 from execution.tests.conftest import set_price, upload_target
 from execution.tests.test_worker import EXIT_BLOCKED, EXIT_CONVERGED, paper_volumes, run_once
 from positions.models import TargetSnapshot
@@ -101,3 +101,15 @@ def test_drift_and_round_agree_on_a_dropped_code(paper_account):
     rows = {row["code"]: row for row in selectors.drift(account=paper_account)}
     assert rows["600000.SH"]["managed"] is True
     assert rows["600000.SH"]["target"] == 0 and rows["600000.SH"]["delta"] == -500
+
+
+def test_order_above_the_exchange_maximum_goes_out_in_pieces(paper_account):
+    """A STAR buy above 100,000 shares is sent as several orders and the account converges."""
+    paper_account.approval_threshold = None
+    paper_account.save()
+    set_price("688981.SH", "1.00")
+    upload_target("S", [("688981.SH", 500_200, "1")])  # ratio 0.5 → 250,100
+    assert run_once(paper_account) == EXIT_CONVERGED
+    assert paper_volumes(paper_account) == {"688981.SH": 250_100}
+    volumes = sorted(Order.objects.filter(code="688981.SH").values_list("volume", flat=True))
+    assert volumes == [50_100, 100_000, 100_000]
