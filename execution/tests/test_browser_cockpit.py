@@ -71,7 +71,9 @@ def test_cockpit_pages_in_chromium(browser, live_server, client, superuser, pape
             assert ("✖" in row.text or "⚠" in row.text or "✓" in row.text), "level never by colour alone"
         if name == "account":
             chart = browser.find_element(By.ID, "equity-chart")
-            WebDriverWait(browser, 10).until(lambda b: chart.get_attribute("data-drawn") == "4")
+            WebDriverWait(browser, 10).until(
+                lambda b: b.find_element(By.ID, "equity-chart").get_attribute("data-drawn") == "4"
+            )
             assert chart.is_displayed() and chart.find_elements(By.CSS_SELECTOR, "svg path")
             assert "1,023,456.78" in body and "110.123" in body and "1,230" in body
         missed = sorted(msgid for msgid in untranslated if msgid in body)
