@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_approve
 
 app_name = "execution"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("orders/<int:pk>/", views.order_detail, name="order-detail"),
     path("rounds/", views.round_list, name="round-list"),
     path("rounds/<int:pk>/", views.round_detail, name="round-detail"),
+    path("rounds/<int:pk>/approve/", views_approve.round_approve, name="round-approve"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<str:name>/", views.account_detail, name="account-detail"),
 ]

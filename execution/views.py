@@ -3,7 +3,6 @@
 import csv
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
@@ -16,8 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from positions.models import Strategy
+from qmtjq.names import security_names_get
+from qmtjq.trading import trading_globally_enabled
 
-from . import selectors
+from . import charts, selectors, selectors_pnl, selectors_status
 from .calendar import SHANGHAI
 from .filters import OrderFilterForm, RoundFilterForm, order_filter_apply, round_filter_apply
 from .models import BrokerAccount, Order, OrderStatus, Round
@@ -232,6 +233,7 @@ def round_detail(request, pk: int):
         "execution/round_detail.html",
         {
             "round": round_,
+            "held_here": [round_],
             "targets": sorted((round_.targets or {}).items()),
             "skips": skips,
             "orders": round_.orders.select_related("account"),
@@ -265,7 +267,12 @@ def account_list(request):
     return render(
         request,
         "execution/account_list.html",
-        {"rows": rows, "global_trading_enabled": settings.TRADING_ENABLED},
+        {
+            "rows": rows,
+            "global_trading_enabled": trading_globally_enabled(),
+            "statuses": selectors_status.account_statuses(now=now),
+            "held_rounds": selectors_status.held_rounds(),
+        },
     )
 
 
@@ -273,21 +280,46 @@ def account_list(request):
 def account_detail(request, name: str):
     account = get_object_or_404(BrokerAccount.objects.select_related("state", "lease"), name=name)
     lease = _related_or_none(account, "lease")
+    state = _related_or_none(account, "state")
+    now = timezone.now()
+    curve = selectors_pnl.equity_curve(account=account)
+    tracking = selectors_pnl.tracking(account=account, curve=curve)
+    drift = selectors.drift(account=account)
+    holdings = selectors_pnl.holdings_pnl(account=account, total_asset=state.total_asset if state else None)
+    status = selectors_status.account_status(account=account, now=now)
     return render(
         request,
         "execution/account_detail.html",
         {
             "account": account,
-            "state": _related_or_none(account, "state"),
-            "holdings": account.holdings.all(),
-            "drift": selectors.drift(account=account),
+            "state": state,
+            "status": status,
+            "status_list": [status],
+            "held_rounds": selectors_status.held_rounds(accounts=[account]),
+            "holdings": holdings,
+            "drift": drift,
             "reserved": account.reserved.all(),
             "subscriptions": account.subscriptions.select_related("strategy").order_by("strategy__name"),
             "rounds": _rounds_with_counts(account.rounds.all())[:LATEST_ROUNDS],
             "open_orders": selectors.open_orders(account=account).select_related("account"),
             "lease": lease,
-            "worker_running": _lease_running(lease, timezone.now()),
-            "global_trading_enabled": settings.TRADING_ENABLED,
+            "worker_running": _lease_running(lease, now),
+            "global_trading_enabled": trading_globally_enabled(),
             "target_cost": SOURCE_TARGET_COST,
+            "curve": curve,
+            "drawdown": selectors_pnl.drawdown(curve),
+            "equity_chart": charts.equity_chart(curve, title=_("Total asset")),
+            "tracking": [
+                {
+                    "row": row,
+                    "chart": charts.tracking_chart(row.series, account=account.name, strategy=row.strategy),
+                    "chart_id": f"tracking-data-{index}",
+                }
+                for index, row in enumerate(tracking)
+            ],
+            "slippage": selectors_pnl.slippage(account=account, now=now),
+            "security_names": security_names_get(
+                {h.code for h in holdings} | {row["code"] for row in drift}
+            ),
         },
     )

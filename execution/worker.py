@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
+
+from qmtjq.trading import trading_globally_off_reason
 
 from . import selectors
 from .brokers.base import Broker, BrokerDisconnected, BrokerError
@@ -253,8 +254,8 @@ class Worker:
 
     def _trading_gate(self, now: datetime) -> str:
         """Why no order may be sent now, or ''. Kill switches first (DESIGN §5.7)."""
-        if not settings.TRADING_ENABLED:
-            return "global kill switch TRADING_ENABLED is off"
+        if reason := trading_globally_off_reason():
+            return reason
         if not self.account.trading_enabled:
             return f"trading switch of account {self.account.name} is off"
         if self.account.hours_enforced:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from qmtjq.api import ApiError
 from qmtjq.db import serialized_writes
+from qmtjq.names import SOURCE_UPLOAD, security_names_upsert
 
 from . import tokens
 from .models import ApiClient, Strategy, TargetLine, TargetSnapshot, Upload, exact_key
@@ -264,6 +265,7 @@ def _snapshot_create(
                     for p in upload.positions
                 ],
             )
+        security_names_upsert(names={p.code: p.name for p in upload.positions}, source=SOURCE_UPLOAD)
     return snapshot
 
 

@@ -2,6 +2,10 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils import timezone
+
+from execution.selectors_status import account_statuses, held_rounds
+from qmtjq.trading import trading_globally_enabled
 
 from . import selectors
 from .models import Strategy
@@ -18,5 +22,12 @@ def overview(request):
     return render(
         request,
         "positions/overview.html",
-        {"cards": cards, "total_lines": total_lines, "total_update_time": latest},
+        {
+            "cards": cards,
+            "total_lines": total_lines,
+            "total_update_time": latest,
+            "statuses": account_statuses(now=timezone.now()),
+            "held_rounds": held_rounds(),
+            "global_trading_enabled": trading_globally_enabled(),
+        },
     )

@@ -2,6 +2,7 @@
 
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import models
@@ -120,3 +121,38 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}: {self.title}"
+
+
+class TradingPause(models.Model):
+    """The global pause: one row (pk=1). When paused, no worker sends an order (next to TRADING_ENABLED)."""
+
+    paused = models.BooleanField(_("all trading paused"), default=False)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("changed by"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        verbose_name = _("global trading pause")
+        verbose_name_plural = _("global trading pause")
+
+    def __str__(self) -> str:
+        return str(_("paused") if self.paused else _("not paused"))
+
+
+class SecurityName(models.Model):
+    """One code → name table for every page (from uploads, rotation selections, xtdata instrument details)."""
+
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=64)
+    source = models.CharField(_("source"), max_length=16)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("security name")
+        verbose_name_plural = _("security names")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"

@@ -21,6 +21,7 @@ from positions.codes import CodeError, normalize, to_jq
 from positions.models import TargetSnapshot
 from positions.services import strategy_get_or_create, target_write
 from positions.validation import TargetPosition
+from qmtjq.names import SOURCE_SELECTION, security_names_upsert
 from qmtjq.notifications import (
     EVENT_ROTATION_FAILED,
     EVENT_ROTATION_SKIPPED_BOND,
@@ -161,6 +162,7 @@ def selection_store(
         SelectionItem(selection=selection, rank=rank, code=bond.code, name=bond.name, price=bond.price)
         for rank, (_, bond) in enumerate(ordered, start=1)
     )
+    security_names_upsert(names={bond.code: bond.name for bond in bonds}, source=SOURCE_SELECTION)
     return selection
 
 

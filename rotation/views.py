@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from execution.calendar import market_date
 from execution.models import Holding
+from execution.selectors_status import held_rounds
 from positions.models import TargetLine
 
 from .models import RotationRun, RotationStrategy, Selection, TpSlEvent
@@ -268,6 +269,7 @@ def rotation_list(request):
             "cards": rotation_cards(rotations, runs_limit=LIST_RUNS, now=now),
             "today": market_date(now),
             "events": _events(TpSlEvent.objects.select_related("rotation")[:LIST_EVENTS]),
+            "held_rounds": held_rounds(accounts=sorted({r.account for r in rotations}, key=lambda a: a.name)),
         },
     )
 
@@ -285,6 +287,7 @@ def rotation_detail(request, name: str):
             "rotation": rotation,
             "today": market_date(now),
             "events": _events(rotation.tp_sl_events.select_related("rotation")[:DETAIL_EVENTS]),
+            "held_rounds": held_rounds(accounts=[rotation.account]),
             "admin_url": admin_url("admin:rotation_rotationstrategy_change", rotation.pk)
             if request.user.is_staff
             else None,

@@ -1,12 +1,13 @@
 """Execution admin: accounts."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+
+from qmtjq.trading import trading_globally_enabled
 
 from ..models import (
     BrokerAccount,
@@ -266,7 +267,7 @@ class BrokerAccountAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             accounts=accounts,
             enabled=enabled,
             live_names=[a.name for a in accounts if a.mode == BrokerAccount.Mode.LIVE],
-            global_switch_off=not settings.TRADING_ENABLED,
+            global_switch_off=not trading_globally_enabled(),
         )
 
     # -- mode --

@@ -1,0 +1,200 @@
+"""P&L for the account page: the equity curve, drawdown, holdings against cost, tracking and slippage."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from positions.models import TargetLine, TargetSnapshot
+
+from .models import BrokerAccount, EquityPoint, Fill, Holding
+
+CURVE_POINTS = 1500  # enough for a smooth curve; older points are thinned, never the last one
+SLIPPAGE_DAYS = 30
+TEN_THOUSAND = Decimal(10000)
+
+
+def equity_curve(*, account: BrokerAccount, since: datetime | None = None) -> list[tuple[datetime, Decimal]]:
+    """(time, total assets) in time order, thinned evenly to at most CURVE_POINTS."""
+    points = EquityPoint.objects.filter(account=account)
+    if since is not None:
+        points = points.filter(at__gte=since)
+    rows = list(points.order_by("at").values_list("at", "total_asset"))
+    if len(rows) <= CURVE_POINTS:
+        return rows
+    step = len(rows) / (CURVE_POINTS - 1)
+    thinned = [rows[int(i * step)] for i in range(CURVE_POINTS - 1)]
+    return [*thinned, rows[-1]]
+
+
+@dataclass(frozen=True)
+class Drawdown:
+    max_drawdown: Decimal | None  # worst fall from a peak, as a ratio (0.12 = 12%)
+    current: Decimal | None  # fall from the highest value so far to now
+    peak: Decimal | None
+
+
+def drawdown(curve: list[tuple[datetime, Decimal]]) -> Drawdown:
+    peak, worst = None, Decimal(0)
+    for _at, value in curve:
+        peak = value if peak is None or value > peak else peak
+        if peak and peak > 0:
+            worst = max(worst, (peak - value) / peak)
+    if peak is None:
+        return Drawdown(None, None, None)
+    last = curve[-1][1]
+    return Drawdown(worst, (peak - last) / peak if peak > 0 else None, peak)
+
+
+@dataclass(frozen=True)
+class HoldingPnl:
+    code: str
+    volume: int
+    can_use_volume: int
+    avg_cost: Decimal | None
+    last_price: Decimal | None
+    market_value: Decimal
+    pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    weight: Decimal | None
+
+
+def holdings_pnl(*, account: BrokerAccount, total_asset: Decimal | None) -> list[HoldingPnl]:
+    rows = []
+    for holding in Holding.objects.filter(account=account).order_by("code"):
+        cost = holding.avg_cost if holding.avg_cost and holding.avg_cost > 0 else None
+        last = holding.last_price or None
+        pnl = (last - cost) * holding.volume if cost and last else None
+        rows.append(
+            HoldingPnl(
+                code=holding.code,
+                volume=holding.volume,
+                can_use_volume=holding.can_use_volume,
+                avg_cost=cost,
+                last_price=last,
+                market_value=holding.market_value,
+                pnl=pnl,
+                pnl_ratio=(last - cost) / cost if cost and last else None,
+                weight=holding.market_value / total_asset if total_asset else None,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Tracking:
+    strategy: str
+    since: datetime | None
+    account_return: Decimal | None
+    strategy_return: Decimal | None
+    difference: Decimal | None  # account minus strategy: how far the account lags (−) or leads (+)
+    series: list[tuple[datetime, Decimal | None, Decimal]]  # (time, account return, strategy return)
+
+
+def _value_at(curve: list[tuple[datetime, Decimal]], at: datetime) -> Decimal | None:
+    """The last account value recorded at or before `at` (None before the first point)."""
+    value = None
+    for point_at, total in curve:
+        if point_at > at:
+            break
+        value = total
+    return value
+
+
+def tracking(*, account: BrokerAccount, curve: list[tuple[datetime, Decimal]]) -> list[Tracking]:
+    """Per strategy followed: the account's return against the strategy's own total_value from its uploads.
+
+    Both are rebased to the first upload that has an account value at or before it, so
+    the lines start together; the gap between them is how closely the account follows.
+    """
+    result = []
+    subscriptions = account.subscriptions.filter(enabled=True).select_related("strategy").order_by("strategy__name")
+    for sub in subscriptions:
+        values = list(
+            TargetSnapshot.objects.filter(strategy=sub.strategy, total_value__isnull=False, total_value__gt=0)
+            .order_by("created_at")
+            .values_list("created_at", "total_value")
+        )
+        series, base = [], None
+        for at, strategy_value in values:
+            account_value = _value_at(curve, at)
+            if base is None:
+                if account_value is None or account_value <= 0:
+                    continue
+                base = (strategy_value, account_value, at)
+            strategy_return = strategy_value / base[0] - 1
+            account_return = account_value / base[1] - 1 if account_value else None
+            series.append((at, account_return, strategy_return))
+        if base is not None and curve and curve[-1][0] > series[-1][0]:
+            series.append((curve[-1][0], curve[-1][1] / base[1] - 1, series[-1][2]))
+        last = series[-1] if series else None
+        account_return = last[1] if last else None
+        strategy_return = last[2] if last else None
+        result.append(
+            Tracking(
+                strategy=sub.strategy.name,
+                since=base[2] if base else None,
+                account_return=account_return,
+                strategy_return=strategy_return,
+                difference=account_return - strategy_return
+                if account_return is not None and strategy_return is not None
+                else None,
+                series=series,
+            )
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class Slippage:
+    strategy: str
+    fills: int
+    amount: Decimal
+    vs_cost_bps: Decimal | None  # fill price against the strategy's own cost for the code (+ = worse)
+    vs_limit_bps: Decimal | None  # fill price against our limit price (− = better than the limit)
+
+
+def slippage(*, account: BrokerAccount, now: datetime, days: int = SLIPPAGE_DAYS) -> list[Slippage]:
+    """Value-weighted slippage of the last days' fills, per strategy that wanted the code."""
+    fills = list(
+        Fill.objects.filter(account=account, traded_at__gte=now - timedelta(days=days), order__isnull=False)
+        .select_related("order", "order__round")
+        .order_by("traded_at")
+    )
+    snapshot_ids = set()
+    for fill in fills:
+        targets = (fill.order.round.targets if fill.order.round else None) or {}
+        snapshot_ids.update(v for v in targets.values() if isinstance(v, int))
+    costs = {
+        (snapshot_id, code): cost
+        for snapshot_id, code, cost in TargetLine.objects.filter(snapshot_id__in=snapshot_ids).values_list(
+            "snapshot_id", "code", "cost"
+        )
+    }
+    totals: dict[str, dict] = {}
+    for fill in fills:
+        order = fill.order
+        sign = 1 if fill.side == "buy" else -1
+        targets = (order.round.targets if order.round else None) or {}
+        for name in order.strategies or [None]:
+            entry = totals.setdefault(
+                str(name or "—"), {"fills": 0, "amount": Decimal(0), "cost": [Decimal(0), Decimal(0)], "limit": [Decimal(0), Decimal(0)]}
+            )
+            entry["fills"] += 1
+            entry["amount"] += fill.amount
+            cost = costs.get((targets.get(name), fill.code)) if name else None
+            if cost and cost > 0:
+                entry["cost"][0] += sign * (fill.price - cost) / cost * fill.amount
+                entry["cost"][1] += fill.amount
+            if order.limit_price and order.limit_price > 0:
+                entry["limit"][0] += sign * (fill.price - order.limit_price) / order.limit_price * fill.amount
+                entry["limit"][1] += fill.amount
+    return [
+        Slippage(
+            strategy=name,
+            fills=entry["fills"],
+            amount=entry["amount"],
+            vs_cost_bps=entry["cost"][0] / entry["cost"][1] * TEN_THOUSAND if entry["cost"][1] else None,
+            vs_limit_bps=entry["limit"][0] / entry["limit"][1] * TEN_THOUSAND if entry["limit"][1] else None,
+        )
+        for name, entry in sorted(totals.items())
+    ]

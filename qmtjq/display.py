@@ -1,0 +1,233 @@
+"""One place that turns stored codes, numbers and English detail strings into the reader's language.
+
+The planner, the worker and the rotation decisions store short English texts
+(for logs) next to reason codes. Pages never show those raw: each known text
+shape is matched here and rendered from its parameters through gettext; an
+unknown text is shown as stored (never hidden).
+"""
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from positions.codes import CodeError, InstrumentClass, instrument_class
+
+DASH = "—"
+DATE_FORMAT = "%Y-%m-%d"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+FINE_TICK_CLASSES = frozenset({InstrumentClass.CONVERTIBLE_BOND, InstrumentClass.FUND})
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
+def money(value, places: int = 2) -> str:
+    """1234567.891 → '1,234,567.89'; None → '—'."""
+    number = _decimal(value)
+    if number is None:
+        return DASH
+    return f"{number:,.{places}f}"
+
+
+def signed_money(value) -> str:
+    number = _decimal(value)
+    if number is None:
+        return DASH
+    return ("+" if number > 0 else "") + money(number)
+
+
+def price_places(code: str | None) -> int:
+    """Decimals of the price tick: 3 for convertible bonds and funds/ETFs (0.001), else 2 (DESIGN §4)."""
+    return 3 if instrument_kind(code or "") in FINE_TICK_CLASSES else 2
+
+
+def price(value, code: str | None = None) -> str:
+    return money(value, price_places(code))
+
+
+def volume(value) -> str:
+    if value is None or value == "":
+        return DASH
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def percent(value, places: int = 2, *, signed: bool = False) -> str:
+    """A ratio as a percentage: 0.5 → '50%', 0.12345 → '12.35%' (trailing zeros dropped)."""
+    number = _decimal(value)
+    if number is None:
+        return DASH
+    text = f"{number * 100:,.{places}f}".rstrip("0").rstrip(".") if places else f"{number * 100:,.0f}"
+    if text in ("-0", ""):
+        text = "0"
+    return ("+" if signed and number > 0 else "") + text + "%"
+
+
+def when(value) -> str:
+    """Datetimes in TIME_ZONE as 'YYYY-MM-DD HH:MM:SS'; dates as 'YYYY-MM-DD'."""
+    if value is None or value == "":
+        return DASH
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return value.strftime(DATETIME_FORMAT)
+    if isinstance(value, date):
+        return value.strftime(DATE_FORMAT)
+    return str(value)
+
+
+def duration(value) -> str:
+    """A timedelta as the reader says it: '3 天', '60 秒', '1 小时 30 分钟'."""
+    if value is None:
+        return DASH
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(ngettext("%(n)d day", "%(n)d days", days) % {"n": days})
+    if hours:
+        parts.append(ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours})
+    if minutes:
+        parts.append(ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes})
+    if secs or not parts:
+        parts.append(ngettext("%(n)d second", "%(n)d seconds", secs) % {"n": secs})
+    return " ".join(parts)
+
+
+# --- stored English texts -> the reader's language ---------------------------------------------
+
+_NUM = r"(?P<{}>-?[0-9][0-9,]*(?:\.[0-9]+)?)"
+
+
+def _n(name: str) -> str:
+    return _NUM.format(name)
+
+
+# (pattern, template, {param: formatter}); the first full match wins.
+TEXT_PATTERNS = [
+    (r"increase to target", gettext_lazy("increase to target"), {}),
+    (r"reduce to target", gettext_lazy("reduce to target"), {}),
+    (r"rank " + _n("rank"), gettext_lazy("rank %(rank)s"), {}),
+    (r"(?:ranked )?beyond the top " + _n("n"), gettext_lazy("beyond the top %(n)s"), {}),
+    (r"top " + _n("n") + r" already held", gettext_lazy("top %(n)s already held"), {}),
+    (r"still selected", gettext_lazy("still selected"), {}),
+    (r"left the selection", gettext_lazy("left the selection"), {}),
+    (r"excluded", gettext_lazy("excluded"), {}),
+    (r"not a convertible bond", gettext_lazy("not a convertible bond"), {}),
+    (r"no price", gettext_lazy("no price"), {}),
+    (r"at limit-up", gettext_lazy("at limit-up"), {}),
+    (r"not enough cash for the fixed amount", gettext_lazy("not enough cash for the fixed amount"), {}),
+    (r"not enough cash for 10 bonds", gettext_lazy("not enough cash for 10 bonds"), {}),
+    (r"suspended", gettext_lazy("suspended"), {}),
+    (r"no usable price", gettext_lazy("no usable price"), {}),
+    (r"suspended or not trading", gettext_lazy("suspended or not trading"), {}),
+    (r"at limit-up " + _n("price"), gettext_lazy("at limit-up %(price)s"), {}),
+    (r"at limit-down " + _n("price"), gettext_lazy("at limit-down %(price)s"), {}),
+    (r"scaled target " + _n("amount") + r" is below one lot", gettext_lazy("scaled target %(amount)s is below one lot"), {}),
+    (_n("volume") + r" is below one lot", gettext_lazy("%(volume)s is below one lot"), {"volume": volume}),
+    (r"odd lot kept until it can go whole", gettext_lazy("odd lot kept until it can go whole"), {}),
+    (r"never traded by sync or on the ignore list", gettext_lazy("never traded by sync or on the ignore list"), {}),
+    (r"held but never targeted or traded by qmtjq", gettext_lazy("held but never targeted or traded by qmtjq"), {}),
+    (r"order capped at " + _n("cap"), gettext_lazy("order capped at %(cap)s"), {"cap": money}),
+    (r"daily turnover cap " + _n("cap"), gettext_lazy("daily turnover cap %(cap)s"), {"cap": money}),
+    (r"only " + _n("n") + r" sellable now \(T\+1/frozen\)", gettext_lazy("only %(n)s sellable now (T+1/frozen)"), {"n": volume}),
+    (r"cash " + _n("cash") + r" covers " + _n("n"), gettext_lazy("cash %(cash)s covers %(n)s"), {"cash": money, "n": volume}),
+    (
+        r"round trades " + _n("value") + r", (?P<share>[0-9.]+)% of total assets, above the approval threshold (?P<threshold>[0-9.]+)%",
+        gettext_lazy("round trades %(value)s, %(share)s%% of total assets, above the approval threshold %(threshold)s%%"),
+        {"value": money},
+    ),
+    (r"the account subscribes to no strategy", gettext_lazy("the account subscribes to no strategy"), {}),
+    (r"strategy '(?P<name>.*)' has not sent a target yet", gettext_lazy("strategy “%(name)s” has not sent a target yet"), {}),
+    (
+        r"target of strategy '(?P<name>.*)' is stale \(last confirmed (?P<at>.*)\)",
+        gettext_lazy("target of strategy “%(name)s” is stale (last confirmed %(at)s)"),
+        {},
+    ),
+    (r"the market moved since approval: the new plan needs approval again", gettext_lazy("the market moved since approval: the new plan needs approval again"), {}),
+    (r"global kill switch TRADING_ENABLED is off", gettext_lazy("global kill switch TRADING_ENABLED is off"), {}),
+    (r"all trading paused in admin", gettext_lazy("all trading paused in admin"), {}),
+    (r"trading switch of account (?P<name>\S+) is off", gettext_lazy("trading switch of account %(name)s is off"), {}),
+    (r"not among today's broker orders: expired at the close", gettext_lazy("not among today's broker orders: expired at the close"), {}),
+    (r"expired unfilled at the end of (?P<day>[0-9-]+)", gettext_lazy("expired unfilled at the end of %(day)s"), {}),
+    (r"sent, broker order id (?P<id>-?[0-9]+)", gettext_lazy("sent, broker order id %(id)s"), {}),
+    (r"cancel requested after timeout \(result (?P<result>-?[0-9]+)\)", gettext_lazy("cancel requested after timeout (result %(result)s)"), {}),
+    (r"cancel requested by a user \(result (?P<result>-?[0-9]+)\)", gettext_lazy("cancel requested by a user (result %(result)s)"), {}),
+    (r"cancel asked in admin by (?P<user>.+)", gettext_lazy("cancel asked in admin by %(user)s"), {}),
+    (r"MiniQMT disconnected", gettext_lazy("MiniQMT disconnected"), {}),
+    (r"send failed: (?P<error>.+)", gettext_lazy("send failed: %(error)s"), {}),
+    # xtquant's status texts and price types come in Chinese or as bare codes.
+    (r"已成 \((?P<code>[0-9]+)\)|filled \((?P<code2>[0-9]+)\)", gettext_lazy("filled (%(code)s)"), {}),
+    (r"报价类型 (?P<code>[0-9]+)", gettext_lazy("price type %(code)s"), {}),
+]
+_COMPILED = [(re.compile(pattern), template, formats) for pattern, template, formats in TEXT_PATTERNS]
+
+
+def text(stored: object) -> str:
+    """A stored English (or broker) text in the reader's language; unknown texts are returned as stored."""
+    if stored is None:
+        return ""
+    raw = str(stored).strip()
+    if not raw:
+        return ""
+    # Round messages join several parts with "; " (one per order or reason).
+    if "; " in raw:
+        return "; ".join(text(part) for part in raw.split("; "))
+    for pattern, template, formats in _COMPILED:
+        match = pattern.fullmatch(raw)
+        if match is None:
+            continue
+        params = {key: value for key, value in match.groupdict().items() if value is not None}
+        if "code2" in params:
+            params["code"] = params.pop("code2")
+        for key, formatter in formats.items():
+            if key in params:
+                params[key] = formatter(params[key].replace(",", ""))
+        return str(template) % params
+    if ": " in raw:  # "113050.SH: rejected" style prefixes keep the code, translate the rest
+        head, tail = raw.split(": ", 1)
+        rendered = text(tail)
+        if rendered != tail:
+            return f"{head}: {rendered}"
+    return raw
+
+
+ROUND_STATUS_KEYS = {
+    "held_for_approval": gettext_lazy("held for approval"),
+    "placed": gettext_lazy("placed"),
+    "converged": gettext_lazy("converged"),
+    "blocked": gettext_lazy("blocked"),
+    "failed": gettext_lazy("failed"),
+    "cancelled": gettext_lazy("cancelled"),
+}
+
+
+def status_word(value: object) -> str:
+    """Raw status keys ('held_for_approval') as words in the reader's language."""
+    return str(ROUND_STATUS_KEYS.get(str(value), value))
+
+
+def order_status(order) -> str:
+    """'已成 (56)': the label in the reader's language with xtquant's code, which traders search for."""
+    return _("%(label)s (%(code)s)") % {"label": order.get_status_display(), "code": order.status}
+
+
+def instrument_kind(code: str) -> InstrumentClass | None:
+    try:
+        return instrument_class(code)
+    except (CodeError, ValueError):
+        return None
