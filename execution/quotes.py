@@ -4,7 +4,9 @@ Each provider answers `get(codes) -> {code: Quote}` with only the codes it
 could price and never raises: a feed that fails is logged and simply prices
 nothing, so the next provider in the chain gets its turn. A quote never has a
 last price ≤ 0 — no price is ever invented. When a source gives no limit
-prices they are computed from the previous close with the table of §4.
+prices they are computed from the previous close by `limits` (DESIGN §4),
+with the instrument's name (index ETFs) and, from xtdata, its listing date
+(new listings, first-day bonds) when the source gives them.
 
 The target's uploaded cost is a stand-in price for paper accounts only; the
 chain builder never puts it in front of a live account.
@@ -15,7 +17,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import requests
@@ -24,9 +26,9 @@ from django.utils import timezone
 
 from positions.models import TargetLine
 
-from . import market
+from . import limits, market
 from .calendar import market_date
-from .models import BrokerAccount, ManualQuote
+from .models import BrokerAccount, ManualQuote, TradingDay
 from .planner import Quote
 
 logger = logging.getLogger(__name__)
@@ -55,9 +57,20 @@ def _price(value: object) -> Decimal | None:
 
 
 def _with_limits(
-    code: str, *, up_stop: Decimal | None, down_stop: Decimal | None, prev_close: Decimal | None
+    code: str,
+    *,
+    up_stop: Decimal | None,
+    down_stop: Decimal | None,
+    prev_close: Decimal | None,
+    name: str = "",
+    listing: limits.Listing | None = None,
+    tick: Decimal | None = None,
 ) -> tuple[Decimal | None, Decimal | None]:
-    """Keep the source's limits; otherwise compute both from the previous close (DESIGN §4 table)."""
+    """Keep the source's limits; otherwise compute both from the previous close (DESIGN §4).
+
+    A code without a daily limit today (a new listing) gets none: no limit
+    is invented for it. An unknown listing date means the ordinary limits.
+    """
     if up_stop is not None and down_stop is not None:
         if down_stop < up_stop:
             return up_stop, down_stop
@@ -65,11 +78,46 @@ def _with_limits(
     if prev_close is None:
         return up_stop, down_stop
     try:
-        rules = market.rules_for(code)
+        computed_up, computed_down = limits.fallback_limit_prices(
+            code, prev_close, name=name, listing=listing, tick=tick
+        )
     except market.NotTradable:
         return up_stop, down_stop
-    computed_up, computed_down = market.limit_prices(prev_close, rules)
     return up_stop or computed_up, down_stop or computed_down
+
+
+def _name(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+# Any month holds more than five trading days: a listing older than this is
+# past its no-limit days whatever the calendar says.
+_LISTING_WINDOW = timedelta(days=31)
+
+
+def _listed_on(value: object) -> date | None:
+    """xtdata's OpenDate (YYYYMMDD as text or number); None for 0, blanks and junk."""
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    try:
+        return datetime.strptime(text, "%Y%m%d").date() if len(text) == 8 else None
+    except ValueError:
+        return None
+
+
+def _listing(open_date: object, today: date) -> limits.Listing | None:
+    """Today's trading-day number since listing, from the trading calendar; None when not known.
+
+    None (unknown) makes the fallback use the ordinary limits, which is also
+    right for anything listed more than a month ago. A calendar gap between
+    the listing and today makes the session unknown too.
+    """
+    listed_on = _listed_on(open_date)
+    if listed_on is None or listed_on > today or today - listed_on > _LISTING_WINDOW:
+        return None
+    days = dict(TradingDay.objects.filter(date__range=(listed_on, today)).values_list("date", "is_open"))
+    if len(days) != (today - listed_on).days + 1 or not days[listed_on]:
+        return None
+    return limits.Listing(listed_on=listed_on, session=sum(days.values()))
 
 
 def _canonical(codes: Iterable[str]) -> list[str]:
@@ -118,6 +166,8 @@ class XtdataQuoteProvider:
         # Limits, tick and status change every trading day: cache per (day, code).
         self._details: dict[tuple[date, str], dict] = {}
         self._details_lock = threading.Lock()
+        # Today's trading-day number of recent listings, also per (day, code): one calendar query a day.
+        self._listings: dict[tuple[date, str], limits.Listing | None] = {}
         self._failing = False
 
     def _xtdata(self):
@@ -140,6 +190,18 @@ class XtdataQuoteProvider:
                 del self._details[stale]
             self._details[key] = dict(detail)
         return self._details[key]
+
+    def _listing(self, code: str, open_date: object, day: date) -> limits.Listing | None:
+        key = (day, code)
+        with self._details_lock:
+            if key in self._listings:
+                return self._listings[key]
+        listing = _listing(open_date, day)
+        with self._details_lock:
+            for stale in [k for k in self._listings if k[0] != day]:
+                del self._listings[stale]
+            self._listings[key] = listing
+        return listing
 
     def get(self, codes: list[str]) -> dict[str, Quote]:
         codes = _canonical(codes)
@@ -167,11 +229,15 @@ class XtdataQuoteProvider:
                 continue  # no trade, no price: never invent one
             detail = self._detail(xtdata, code, day) or {}
             prev_close = _price(tick.get("lastClose")) or _price(detail.get("PreClose"))
+            price_tick = _price(detail.get("PriceTick"))
             up_stop, down_stop = _with_limits(
                 code,
                 up_stop=_price(detail.get("UpStopPrice")),
                 down_stop=_price(detail.get("DownStopPrice")),
                 prev_close=prev_close,
+                name=_name(detail.get("InstrumentName")),
+                listing=self._listing(code, detail.get("OpenDate"), day),
+                tick=price_tick,
             )
             status = detail.get("InstrumentStatus") or 0
             quotes[code] = Quote(
@@ -179,7 +245,7 @@ class XtdataQuoteProvider:
                 last=last,
                 up_stop=up_stop,
                 down_stop=down_stop,
-                tick=_price(detail.get("PriceTick")),
+                tick=price_tick,
                 # InstrumentStatus > 0: suspended / not trading today (DESIGN §4).
                 suspended=isinstance(status, int | float) and status > 0,
                 source=self.source,
@@ -193,8 +259,9 @@ TENCENT_URL = "http://qt.gtimg.cn"
 TENCENT_BATCH = 60  # codes per request, as easyquotation's Tencent client sends them
 # Field indices in `v_sh600000="1~浦发银行~600000~<last>~<prev close>~...";`, as parsed by
 # shidenggui/easyquotation (easyquotation/tencent.py) and other public parsers:
-# 2 code digits, 3 last price, 4 previous close, 47 limit-up, 48 limit-down.
-T_DIGITS, T_LAST, T_PREV_CLOSE, T_UP_STOP, T_DOWN_STOP = 2, 3, 4, 47, 48
+# 1 name, 2 code digits, 3 last price, 4 previous close, 47 limit-up, 48 limit-down.
+# No listing date: new listings get the ordinary fallback limits from this source.
+T_NAME, T_DIGITS, T_LAST, T_PREV_CLOSE, T_UP_STOP, T_DOWN_STOP = 1, 2, 3, 4, 47, 48
 _TENCENT_LINE = re.compile(r'v_(sh|sz|bj)(\d{6})="([^"]*)"')
 
 
@@ -215,12 +282,13 @@ def tencent_quotes_parse(text: str, *, source: str = SOURCE_HTTP) -> dict[str, Q
         last = _price(fields[T_LAST])
         if last is None:
             continue
-        limits = fields[T_UP_STOP : T_DOWN_STOP + 1] if len(fields) > T_DOWN_STOP else [None, None]
+        stops = fields[T_UP_STOP : T_DOWN_STOP + 1] if len(fields) > T_DOWN_STOP else [None, None]
         up_stop, down_stop = _with_limits(
             code,
-            up_stop=_price(limits[0]),
-            down_stop=_price(limits[1]),
+            up_stop=_price(stops[0]),
+            down_stop=_price(stops[1]),
             prev_close=_price(fields[T_PREV_CLOSE]),
+            name=_name(fields[T_NAME]),
         )
         quotes[code] = Quote(code=code, last=last, up_stop=up_stop, down_stop=down_stop, source=source)
     return quotes
