@@ -10,7 +10,7 @@ from ...models import BrokerAccount, PaperBook, PaperPosition
 from ...planner import Quote
 from ..base import BUY, FIX_PRICE, SELL, BrokerError, OrderRequest
 from .book import ZERO, can_use, cents
-from .fees import commission
+from .fees import buy_fees
 
 MAX_PRICE = Decimal(10) ** 9  # beyond any A-share price; keeps the price columns from overflowing
 MAX_CODE = 12  # "600000.SH"; the code columns hold 12
@@ -99,7 +99,7 @@ def order_refusal(
             return f"sell {volume} exceeds sellable {sellable} (held {held}; T+1 and open sells)", ZERO
         return "", ZERO
     amount = cents(price * volume)
-    freeze = amount + commission(account, amount)
+    freeze = amount + buy_fees(account, code, amount)
     if freeze > book.cash:
-        return f"insufficient cash: need {freeze} incl. commission, available {book.cash}", ZERO
+        return f"insufficient cash: need {freeze} incl. fees, available {book.cash}", ZERO
     return "", freeze

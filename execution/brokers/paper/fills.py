@@ -12,7 +12,7 @@ from ...models.orders import OrderStatus
 from ...planner import Quote
 from ..base import BUY, BrokerEvent
 from .book import PRICE_QUANTUM, ZERO, broker_trade, cents, locked_today, order_event
-from .fees import commission, stamp_duty
+from .fees import commission, stamp_duty, transfer_fee
 
 
 def fill_price(order: PaperOrder, quote: Quote | None) -> Decimal | None:
@@ -44,14 +44,15 @@ def order_fill(
     volume = order.volume - order.traded_volume
     amount = cents(price * volume)
     fee_commission = commission(account, amount)
+    fee_transfer = transfer_fee(order.code, amount)
     fee_stamp_duty = ZERO
     position, _ = PaperPosition.objects.get_or_create(account=account, code=order.code)
     if order.side == BUY:
         book.frozen_cash -= order.frozen_cash
-        book.cash += order.frozen_cash - amount - fee_commission
+        book.cash += order.frozen_cash - amount - fee_commission - fee_transfer
         order.frozen_cash = ZERO
         # Cost basis includes the buy fees, as brokers' 成本价 does.
-        cost = position.avg_price * position.volume + amount + fee_commission
+        cost = position.avg_price * position.volume + amount + fee_commission + fee_transfer
         position.volume += volume
         position.avg_price = (cost / position.volume).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_UP)
         if not rules.t_plus_zero:
@@ -59,7 +60,7 @@ def order_fill(
             position.bought_on = today
     else:
         fee_stamp_duty = stamp_duty(account, order.code, amount)
-        book.cash += amount - fee_commission - fee_stamp_duty
+        book.cash += amount - fee_commission - fee_stamp_duty - fee_transfer
         position.volume -= volume
         position.frozen_volume -= volume
         if position.volume == 0:
@@ -77,7 +78,8 @@ def order_fill(
         amount=amount,
         commission=fee_commission,
         stamp_duty=fee_stamp_duty,
-        fee=fee_commission + fee_stamp_duty,
+        transfer_fee=fee_transfer,
+        fee=fee_commission + fee_stamp_duty + fee_transfer,
         traded_at=now,
     )
     book.next_trade_id += 1
