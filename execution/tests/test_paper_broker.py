@@ -418,6 +418,24 @@ def test_t_plus_zero_etfs_sell_the_day_they_are_bought(broker, market, code, pri
     assert order_of(broker, place(broker, code, SELL, 200, price)).status == (FILLED if t0 else JUNK)
 
 
+@pytest.mark.parametrize("code", ["508000.SH", "132001.SH", "180101.SZ"])
+def test_a_held_code_of_an_untraded_class_does_not_break_queries(broker, market, clock, code):
+    """A paper holding the product no longer trades (e.g. a REIT) is still reported, T+1 for safety."""
+    PaperPosition.objects.create(
+        account=broker.account,
+        code=code,
+        volume=300,
+        avg_price=D("3"),
+        bought_today=100,
+        bought_on=MONDAY.date(),
+    )
+    market.set(code, "3.100")
+    assert position_of(broker, code).can_use_volume == 200
+    assert broker.query_asset().market_value == D("930.00")
+    clock.now = TUESDAY
+    assert position_of(broker, code).can_use_volume == 300
+
+
 def test_open_sells_freeze_volume(broker, market):
     """Shares in an open sell cannot be sold twice; cancelling makes them sellable again."""
     hold(broker, MAIN, 300)

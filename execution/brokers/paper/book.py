@@ -4,7 +4,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from ...calendar import SHANGHAI
-from ...market import Rules
+from ...market import NotTradable, rules_for
 from ...models import PaperOrder, PaperPosition, PaperTrade
 from ...models.orders import OrderStatus
 from ..base import BrokerEvent, BrokerOrder, BrokerTrade
@@ -25,17 +25,29 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def locked_today(position: PaperPosition, rules: Rules, today: date) -> int:
-    """Shares bought today that T+1 keeps from being sold (none for T+0 convertible bonds)."""
-    if rules.t_plus_zero or position.bought_on != today:
+def is_t_plus_zero(code: str) -> bool:
+    """Sellable the day it is bought: convertible bonds and the T+0 ETFs of `funds` (DESIGN §4).
+
+    A code of a class the product does not trade (a REIT held from before)
+    counts as T+1: the safe side for a sellable volume.
+    """
+    try:
+        return rules_for(code).t_plus_zero
+    except NotTradable:
+        return False
+
+
+def locked_today(position: PaperPosition, today: date) -> int:
+    """Shares bought today that T+1 keeps from being sold (none for T+0 codes)."""
+    if position.bought_on != today or is_t_plus_zero(position.code):
         return 0
     return position.bought_today
 
 
-def can_use(position: PaperPosition | None, rules: Rules, today: date) -> int:
+def can_use(position: PaperPosition | None, today: date) -> int:
     if position is None:
         return 0
-    return max(position.volume - locked_today(position, rules, today) - position.frozen_volume, 0)
+    return max(position.volume - locked_today(position, today) - position.frozen_volume, 0)
 
 
 def broker_order(order: PaperOrder) -> BrokerOrder:

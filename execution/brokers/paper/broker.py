@@ -10,7 +10,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from ...calendar import market_date
-from ...market import rules_for
 from ...models import BrokerAccount, PaperBook, PaperOrder, PaperPosition, PaperTrade
 from ...models.orders import OrderStatus
 from ...planner import Quote
@@ -110,7 +109,7 @@ class PaperBroker(Broker):
                 BrokerPosition(
                     code=position.code,
                     volume=position.volume,
-                    can_use_volume=can_use(position, rules_for(position.code), today),
+                    can_use_volume=can_use(position, today),
                     avg_price=position.avg_price,
                     market_value=value,
                     last_price=last,

@@ -65,7 +65,7 @@ def order_refusal(
     if quote.suspended:
         return f"{code} is suspended", ZERO
 
-    sellable = can_use(position, rules, today)
+    sellable = can_use(position, today)
     if request.side == BUY and rules.round_buy(volume) != volume:
         return (
             f"buy volume {volume} is not a valid lot for {rules.klass}: at least {rules.buy_min}, "

@@ -6,12 +6,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import F
 
 from ...calendar import market_date
-from ...market import rules_for
 from ...models import BrokerAccount, PaperBook, PaperOrder, PaperPosition, PaperTrade
 from ...models.orders import OrderStatus
 from ...planner import Quote
 from ..base import BUY, BrokerEvent
-from .book import PRICE_QUANTUM, ZERO, broker_trade, cents, locked_today, order_event
+from .book import PRICE_QUANTUM, ZERO, broker_trade, cents, is_t_plus_zero, locked_today, order_event
 from .fees import commission, stamp_duty, transfer_fee
 
 
@@ -39,7 +38,6 @@ def order_fill(
     now: datetime,
     events: list,
 ) -> None:
-    rules = rules_for(order.code)
     today = market_date(now)
     volume = order.volume - order.traded_volume
     amount = cents(price * volume)
@@ -55,8 +53,8 @@ def order_fill(
         cost = position.avg_price * position.volume + amount + fee_commission + fee_transfer
         position.volume += volume
         position.avg_price = (cost / position.volume).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_UP)
-        if not rules.t_plus_zero:
-            position.bought_today = locked_today(position, rules, today) + volume
+        if not is_t_plus_zero(order.code):
+            position.bought_today = locked_today(position, today) + volume
             position.bought_on = today
     else:
         fee_stamp_duty = stamp_duty(account, order.code, amount)
