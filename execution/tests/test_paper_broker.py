@@ -733,7 +733,7 @@ def test_the_book_is_shared_by_broker_instances(make_broker, market, clock):
 def test_concurrent_buys_never_double_spend(market, clock):
     """Two workers racing for the same cash: the book row lock lets exactly one buy through."""
     account = BrokerAccount.objects.create(
-        name="race", account_id="R", mode="paper", paper_starting_cash=D(10005)
+        name="race", account_id="R", mode="paper", paper_starting_cash=D("10005.10")
     )
     PaperBroker(account, quote_source=market, clock=clock).connect()
     market.set(MAIN, "10.05")
