@@ -17,8 +17,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date
 
 import requests
 from django.conf import settings
@@ -26,10 +25,11 @@ from django.utils import timezone
 
 from positions.models import TargetLine
 
-from . import limits, market
+from . import limits
 from .calendar import market_date
-from .models import BrokerAccount, ManualQuote, TradingDay
+from .models import BrokerAccount, ManualQuote
 from .planner import Quote
+from .quote_fields import feed_name, feed_price, listing_from_open_date, with_limits
 
 logger = logging.getLogger(__name__)
 
@@ -39,85 +39,6 @@ SOURCE_ADMIN = "admin"
 SOURCE_TARGET_COST = "target_cost"
 
 _CODE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
-_PRICE_QUANTUM = Decimal("0.0001")  # the precision of every price column
-
-
-def _price(value: object) -> Decimal | None:
-    """A positive price as Decimal, or None for 0, blanks, NaN and junk (feeds use 0 for 'no price')."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        # str() first: Decimal(10.23) would carry the float's binary noise.
-        price = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not price.is_finite() or price <= 0:
-        return None
-    return price.quantize(_PRICE_QUANTUM)
-
-
-def _with_limits(
-    code: str,
-    *,
-    up_stop: Decimal | None,
-    down_stop: Decimal | None,
-    prev_close: Decimal | None,
-    name: str = "",
-    listing: limits.Listing | None = None,
-    tick: Decimal | None = None,
-) -> tuple[Decimal | None, Decimal | None]:
-    """Keep the source's limits; otherwise compute both from the previous close (DESIGN §4).
-
-    A code without a daily limit today (a new listing) gets none: no limit
-    is invented for it. An unknown listing date means the ordinary limits.
-    """
-    if up_stop is not None and down_stop is not None:
-        if down_stop < up_stop:
-            return up_stop, down_stop
-        up_stop = down_stop = None  # an inverted pair is junk, not a market
-    if prev_close is None:
-        return up_stop, down_stop
-    try:
-        computed_up, computed_down = limits.fallback_limit_prices(
-            code, prev_close, name=name, listing=listing, tick=tick
-        )
-    except market.NotTradable:
-        return up_stop, down_stop
-    return up_stop or computed_up, down_stop or computed_down
-
-
-def _name(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-# Any month holds more than five trading days: a listing older than this is
-# past its no-limit days whatever the calendar says.
-_LISTING_WINDOW = timedelta(days=31)
-
-
-def _listed_on(value: object) -> date | None:
-    """xtdata's OpenDate (YYYYMMDD as text or number); None for 0, blanks and junk."""
-    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    try:
-        return datetime.strptime(text, "%Y%m%d").date() if len(text) == 8 else None
-    except ValueError:
-        return None
-
-
-def _listing(open_date: object, today: date) -> limits.Listing | None:
-    """Today's trading-day number since listing, from the trading calendar; None when not known.
-
-    None (unknown) makes the fallback use the ordinary limits, which is also
-    right for anything listed more than a month ago. A calendar gap between
-    the listing and today makes the session unknown too.
-    """
-    listed_on = _listed_on(open_date)
-    if listed_on is None or listed_on > today or today - listed_on > _LISTING_WINDOW:
-        return None
-    days = dict(TradingDay.objects.filter(date__range=(listed_on, today)).values_list("date", "is_open"))
-    if len(days) != (today - listed_on).days + 1 or not days[listed_on]:
-        return None
-    return limits.Listing(listed_on=listed_on, session=sum(days.values()))
 
 
 def _canonical(codes: Iterable[str]) -> list[str]:
@@ -196,7 +117,7 @@ class XtdataQuoteProvider:
         with self._details_lock:
             if key in self._listings:
                 return self._listings[key]
-        listing = _listing(open_date, day)
+        listing = listing_from_open_date(open_date, day)
         with self._details_lock:
             for stale in [k for k in self._listings if k[0] != day]:
                 del self._listings[stale]
@@ -224,18 +145,18 @@ class XtdataQuoteProvider:
         quotes = {}
         for code in codes:
             tick = ticks.get(code)
-            last = _price(tick.get("lastPrice")) if isinstance(tick, Mapping) else None
+            last = feed_price(tick.get("lastPrice")) if isinstance(tick, Mapping) else None
             if last is None:
                 continue  # no trade, no price: never invent one
             detail = self._detail(xtdata, code, day) or {}
-            prev_close = _price(tick.get("lastClose")) or _price(detail.get("PreClose"))
-            price_tick = _price(detail.get("PriceTick"))
-            up_stop, down_stop = _with_limits(
+            prev_close = feed_price(tick.get("lastClose")) or feed_price(detail.get("PreClose"))
+            price_tick = feed_price(detail.get("PriceTick"))
+            up_stop, down_stop = with_limits(
                 code,
-                up_stop=_price(detail.get("UpStopPrice")),
-                down_stop=_price(detail.get("DownStopPrice")),
+                up_stop=feed_price(detail.get("UpStopPrice")),
+                down_stop=feed_price(detail.get("DownStopPrice")),
                 prev_close=prev_close,
-                name=_name(detail.get("InstrumentName")),
+                name=feed_name(detail.get("InstrumentName")),
                 listing=self._listing(code, detail.get("OpenDate"), day),
                 tick=price_tick,
             )
@@ -279,16 +200,16 @@ def tencent_quotes_parse(text: str, *, source: str = SOURCE_HTTP) -> dict[str, Q
         code = f"{digits}.{prefix.upper()}"
         if len(fields) <= T_PREV_CLOSE or fields[T_DIGITS] != digits:
             continue
-        last = _price(fields[T_LAST])
+        last = feed_price(fields[T_LAST])
         if last is None:
             continue
         stops = fields[T_UP_STOP : T_DOWN_STOP + 1] if len(fields) > T_DOWN_STOP else [None, None]
-        up_stop, down_stop = _with_limits(
+        up_stop, down_stop = with_limits(
             code,
-            up_stop=_price(stops[0]),
-            down_stop=_price(stops[1]),
-            prev_close=_price(fields[T_PREV_CLOSE]),
-            name=_name(fields[T_NAME]),
+            up_stop=feed_price(stops[0]),
+            down_stop=feed_price(stops[1]),
+            prev_close=feed_price(fields[T_PREV_CLOSE]),
+            name=feed_name(fields[T_NAME]),
         )
         quotes[code] = Quote(code=code, last=last, up_stop=up_stop, down_stop=down_stop, source=source)
     return quotes
@@ -349,14 +270,14 @@ class ManualQuoteProvider:
             return {}
         quotes = {}
         for row in ManualQuote.objects.filter(code__in=codes):
-            last = _price(row.last_price)
+            last = feed_price(row.last_price)
             if last is None:
                 continue
-            up_stop, down_stop = _with_limits(
+            up_stop, down_stop = with_limits(
                 row.code,
-                up_stop=_price(row.up_stop),
-                down_stop=_price(row.down_stop),
-                prev_close=_price(row.prev_close),
+                up_stop=feed_price(row.up_stop),
+                down_stop=feed_price(row.down_stop),
+                prev_close=feed_price(row.prev_close),
             )
             quotes[row.code] = Quote(
                 code=row.code,
@@ -397,7 +318,7 @@ class TargetCostQuoteProvider:
         for code, cost in lines:
             if code in quotes:
                 continue  # an older snapshot of the same code
-            last = _price(cost)
+            last = feed_price(cost)
             if last is not None:
                 quotes[code] = Quote(code=code, last=last, source=self.source)
         return quotes
