@@ -1,14 +1,18 @@
 """Market rules per instrument class (DESIGN §4): lots, ticks, limits, T+0/T+1, price protection.
 
 Pure functions. The broker's own instrument detail (limit prices, tick,
-status) wins when available; this table is the fallback.
+status) wins when available; this table is the fallback. The fallback daily
+limits (ST, index ETFs, new listings, first-day bonds) are computed in
+`limits`; which ETFs are T+0 is in `funds`.
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from positions.codes import InstrumentClass, instrument_class
+
+from . import funds
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class Rules:
     sell_min: int
     tick: Decimal
     t_plus_zero: bool
-    limit_pct: Decimal  # daily price limit; ST main board is 5%
+    limit_pct: Decimal  # the class's daily limit (ST the same since 2025-07-07); exceptions in `limits`
 
     def round_buy(self, volume: int) -> int:
         """Largest valid buy volume ≤ volume (0 when below the minimum)."""
@@ -87,13 +91,14 @@ class NotTradable(ValueError):
 
 
 @functools.lru_cache(maxsize=8192)
-def rules_for(code: str, *, is_st: bool = False) -> Rules:
+def rules_for(code: str) -> Rules:
     klass = instrument_class(code)
     rules = RULES.get(klass)
     if rules is None:
         raise NotTradable(f"{code} is not traded by qmtjq ({klass})")
-    if is_st and klass is InstrumentClass.MAIN_BOARD:
-        return Rules(**{**rules.__dict__, "limit_pct": _D("0.05")})
+    if funds.is_t_plus_zero_fund(code):
+        # Bond, gold, money-market and cross-border ETFs are T+0 (DESIGN §4).
+        return replace(rules, t_plus_zero=True)
     return rules
 
 
@@ -101,13 +106,6 @@ def round_to_tick(price: Decimal, tick: Decimal, *, direction: str) -> Decimal:
     """Round onto the tick grid: 'down' for buys, 'up' for sells, 'nearest' for limits."""
     mode = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}[direction]
     return ((price / tick).to_integral_value(rounding=mode) * tick).quantize(tick)
-
-
-def limit_prices(prev_close: Decimal, rules: Rules) -> tuple[Decimal, Decimal]:
-    """(up_stop, down_stop) from the previous close when the broker gives none."""
-    up = round_to_tick(prev_close * (1 + rules.limit_pct), rules.tick, direction="nearest")
-    down = round_to_tick(prev_close * (1 - rules.limit_pct), rules.tick, direction="nearest")
-    return up, down
 
 
 def price_cage(reference: Decimal, tick: Decimal) -> Decimal:

@@ -4,7 +4,9 @@ Each provider answers `get(codes) -> {code: Quote}` with only the codes it
 could price and never raises: a feed that fails is logged and simply prices
 nothing, so the next provider in the chain gets its turn. A quote never has a
 last price ≤ 0 — no price is ever invented. When a source gives no limit
-prices they are computed from the previous close with the table of §4.
+prices they are computed from the previous close by `limits` (DESIGN §4),
+with the instrument's name (index ETFs) and, from xtdata, its listing date
+(new listings, first-day bonds) when the source gives them.
 
 The target's uploaded cost is a stand-in price for paper accounts only; the
 chain builder never puts it in front of a live account.
@@ -16,7 +18,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 import requests
 from django.conf import settings
@@ -24,10 +25,11 @@ from django.utils import timezone
 
 from positions.models import TargetLine
 
-from . import market
+from . import limits
 from .calendar import market_date
 from .models import BrokerAccount, ManualQuote
 from .planner import Quote
+from .quote_fields import feed_name, feed_price, listing_from_open_date, with_limits
 
 logger = logging.getLogger(__name__)
 
@@ -37,39 +39,6 @@ SOURCE_ADMIN = "admin"
 SOURCE_TARGET_COST = "target_cost"
 
 _CODE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
-_PRICE_QUANTUM = Decimal("0.0001")  # the precision of every price column
-
-
-def _price(value: object) -> Decimal | None:
-    """A positive price as Decimal, or None for 0, blanks, NaN and junk (feeds use 0 for 'no price')."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        # str() first: Decimal(10.23) would carry the float's binary noise.
-        price = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not price.is_finite() or price <= 0:
-        return None
-    return price.quantize(_PRICE_QUANTUM)
-
-
-def _with_limits(
-    code: str, *, up_stop: Decimal | None, down_stop: Decimal | None, prev_close: Decimal | None
-) -> tuple[Decimal | None, Decimal | None]:
-    """Keep the source's limits; otherwise compute both from the previous close (DESIGN §4 table)."""
-    if up_stop is not None and down_stop is not None:
-        if down_stop < up_stop:
-            return up_stop, down_stop
-        up_stop = down_stop = None  # an inverted pair is junk, not a market
-    if prev_close is None:
-        return up_stop, down_stop
-    try:
-        rules = market.rules_for(code)
-    except market.NotTradable:
-        return up_stop, down_stop
-    computed_up, computed_down = market.limit_prices(prev_close, rules)
-    return up_stop or computed_up, down_stop or computed_down
 
 
 def _canonical(codes: Iterable[str]) -> list[str]:
@@ -118,6 +87,8 @@ class XtdataQuoteProvider:
         # Limits, tick and status change every trading day: cache per (day, code).
         self._details: dict[tuple[date, str], dict] = {}
         self._details_lock = threading.Lock()
+        # Today's trading-day number of recent listings, also per (day, code): one calendar query a day.
+        self._listings: dict[tuple[date, str], limits.Listing | None] = {}
         self._failing = False
 
     def _xtdata(self):
@@ -141,6 +112,18 @@ class XtdataQuoteProvider:
             self._details[key] = dict(detail)
         return self._details[key]
 
+    def _listing(self, code: str, open_date: object, day: date) -> limits.Listing | None:
+        key = (day, code)
+        with self._details_lock:
+            if key in self._listings:
+                return self._listings[key]
+        listing = listing_from_open_date(open_date, day)
+        with self._details_lock:
+            for stale in [k for k in self._listings if k[0] != day]:
+                del self._listings[stale]
+            self._listings[key] = listing
+        return listing
+
     def get(self, codes: list[str]) -> dict[str, Quote]:
         codes = _canonical(codes)
         xtdata = self._xtdata()
@@ -162,16 +145,20 @@ class XtdataQuoteProvider:
         quotes = {}
         for code in codes:
             tick = ticks.get(code)
-            last = _price(tick.get("lastPrice")) if isinstance(tick, Mapping) else None
+            last = feed_price(tick.get("lastPrice")) if isinstance(tick, Mapping) else None
             if last is None:
                 continue  # no trade, no price: never invent one
             detail = self._detail(xtdata, code, day) or {}
-            prev_close = _price(tick.get("lastClose")) or _price(detail.get("PreClose"))
-            up_stop, down_stop = _with_limits(
+            prev_close = feed_price(tick.get("lastClose")) or feed_price(detail.get("PreClose"))
+            price_tick = feed_price(detail.get("PriceTick"))
+            up_stop, down_stop = with_limits(
                 code,
-                up_stop=_price(detail.get("UpStopPrice")),
-                down_stop=_price(detail.get("DownStopPrice")),
+                up_stop=feed_price(detail.get("UpStopPrice")),
+                down_stop=feed_price(detail.get("DownStopPrice")),
                 prev_close=prev_close,
+                name=feed_name(detail.get("InstrumentName")),
+                listing=self._listing(code, detail.get("OpenDate"), day),
+                tick=price_tick,
             )
             status = detail.get("InstrumentStatus") or 0
             quotes[code] = Quote(
@@ -179,7 +166,7 @@ class XtdataQuoteProvider:
                 last=last,
                 up_stop=up_stop,
                 down_stop=down_stop,
-                tick=_price(detail.get("PriceTick")),
+                tick=price_tick,
                 # InstrumentStatus > 0: suspended / not trading today (DESIGN §4).
                 suspended=isinstance(status, int | float) and status > 0,
                 source=self.source,
@@ -193,8 +180,9 @@ TENCENT_URL = "http://qt.gtimg.cn"
 TENCENT_BATCH = 60  # codes per request, as easyquotation's Tencent client sends them
 # Field indices in `v_sh600000="1~浦发银行~600000~<last>~<prev close>~...";`, as parsed by
 # shidenggui/easyquotation (easyquotation/tencent.py) and other public parsers:
-# 2 code digits, 3 last price, 4 previous close, 47 limit-up, 48 limit-down.
-T_DIGITS, T_LAST, T_PREV_CLOSE, T_UP_STOP, T_DOWN_STOP = 2, 3, 4, 47, 48
+# 1 name, 2 code digits, 3 last price, 4 previous close, 47 limit-up, 48 limit-down.
+# No listing date: new listings get the ordinary fallback limits from this source.
+T_NAME, T_DIGITS, T_LAST, T_PREV_CLOSE, T_UP_STOP, T_DOWN_STOP = 1, 2, 3, 4, 47, 48
 _TENCENT_LINE = re.compile(r'v_(sh|sz|bj)(\d{6})="([^"]*)"')
 
 
@@ -212,15 +200,16 @@ def tencent_quotes_parse(text: str, *, source: str = SOURCE_HTTP) -> dict[str, Q
         code = f"{digits}.{prefix.upper()}"
         if len(fields) <= T_PREV_CLOSE or fields[T_DIGITS] != digits:
             continue
-        last = _price(fields[T_LAST])
+        last = feed_price(fields[T_LAST])
         if last is None:
             continue
-        limits = fields[T_UP_STOP : T_DOWN_STOP + 1] if len(fields) > T_DOWN_STOP else [None, None]
-        up_stop, down_stop = _with_limits(
+        stops = fields[T_UP_STOP : T_DOWN_STOP + 1] if len(fields) > T_DOWN_STOP else [None, None]
+        up_stop, down_stop = with_limits(
             code,
-            up_stop=_price(limits[0]),
-            down_stop=_price(limits[1]),
-            prev_close=_price(fields[T_PREV_CLOSE]),
+            up_stop=feed_price(stops[0]),
+            down_stop=feed_price(stops[1]),
+            prev_close=feed_price(fields[T_PREV_CLOSE]),
+            name=feed_name(fields[T_NAME]),
         )
         quotes[code] = Quote(code=code, last=last, up_stop=up_stop, down_stop=down_stop, source=source)
     return quotes
@@ -281,14 +270,14 @@ class ManualQuoteProvider:
             return {}
         quotes = {}
         for row in ManualQuote.objects.filter(code__in=codes):
-            last = _price(row.last_price)
+            last = feed_price(row.last_price)
             if last is None:
                 continue
-            up_stop, down_stop = _with_limits(
+            up_stop, down_stop = with_limits(
                 row.code,
-                up_stop=_price(row.up_stop),
-                down_stop=_price(row.down_stop),
-                prev_close=_price(row.prev_close),
+                up_stop=feed_price(row.up_stop),
+                down_stop=feed_price(row.down_stop),
+                prev_close=feed_price(row.prev_close),
             )
             quotes[row.code] = Quote(
                 code=row.code,
@@ -329,7 +318,7 @@ class TargetCostQuoteProvider:
         for code, cost in lines:
             if code in quotes:
                 continue  # an older snapshot of the same code
-            last = _price(cost)
+            last = feed_price(cost)
             if last is not None:
                 quotes[code] = Quote(code=code, last=last, source=self.source)
         return quotes

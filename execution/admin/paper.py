@@ -71,6 +71,7 @@ class PaperTradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "amount",
         "commission",
         "stamp_duty",
+        "transfer_fee",
         "fee",
     ]
     list_filter = ["account", "side"]

@@ -92,6 +92,7 @@ class PaperTrade(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
     commission = models.DecimalField(_("commission"), max_digits=12, decimal_places=2, default=0)
     stamp_duty = models.DecimalField(_("stamp duty"), max_digits=12, decimal_places=2, default=0)
+    transfer_fee = models.DecimalField(_("transfer fee"), max_digits=12, decimal_places=2, default=0)
     fee = models.DecimalField(_("total fee"), max_digits=12, decimal_places=2, default=0)
     traded_at = models.DateTimeField(_("traded at"))
 

@@ -5,7 +5,6 @@ from decimal import Decimal as D
 import pytest
 
 from execution import market
-from positions.codes import InstrumentClass
 
 
 @pytest.mark.parametrize(
@@ -66,23 +65,10 @@ def test_class_table(code, tick, t0, limit):
     assert (rules.tick, rules.t_plus_zero, rules.limit_pct) == (D(tick), t0, D(limit))
 
 
-def test_st_main_board_limit_is_5_percent():
-    assert market.rules_for("600000.SH", is_st=True).limit_pct == D("0.05")
-    assert market.rules_for("300750.SZ", is_st=True).limit_pct == D("0.20")
-
-
 @pytest.mark.parametrize("code", ["204001.SH", "131810.SZ", "732001.SH"])
 def test_never_traded_codes_have_no_rules(code):
     with pytest.raises(market.NotTradable):
         market.rules_for(code)
-
-
-def test_limit_prices_from_previous_close():
-    assert market.limit_prices(D("10.00"), market.RULES[InstrumentClass.MAIN_BOARD]) == (
-        D("11.00"),
-        D("9.00"),
-    )
-    assert market.limit_prices(D("9.87"), market.RULES[InstrumentClass.MAIN_BOARD]) == (D("10.86"), D("8.88"))
 
 
 @pytest.mark.parametrize(

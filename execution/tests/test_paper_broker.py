@@ -137,7 +137,7 @@ def test_connect_opens_the_book_with_starting_cash_once(make_broker, market, clo
     place(broker, MAIN, BUY, 100, "10.00")
     again = PaperBroker(broker.account, quote_source=market, clock=clock)
     again.connect()
-    assert again.query_asset().cash == D("48995.00")
+    assert again.query_asset().cash == D("48994.99")  # 1,000 + 5 commission + 0.01 transfer fee
 
 
 def test_live_account_is_refused(db, market):
@@ -336,9 +336,9 @@ def test_unknown_code_class_is_refused(broker, market):
 # --- cash -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cash, accepted", [("10005.00", True), ("10004.99", False)])
+@pytest.mark.parametrize("cash, accepted", [("10005.10", True), ("10005.09", False)])
 def test_buy_needs_amount_plus_commission(make_broker, market, cash, accepted):
-    """1000 × 10.00 costs 10,000 plus the 5.00 minimum commission."""
+    """1000 × 10.00 costs 10,000 plus the 5.00 minimum commission and the 0.10 transfer fee."""
     broker = make_broker(cash=cash)
     market.set(MAIN, "10.00")
     order = order_of(broker, place(broker, MAIN, BUY, 1000, "10.00"))
@@ -354,7 +354,7 @@ def test_open_buys_freeze_cash_until_cancelled(make_broker, market):
     market.set(MAIN, "10.05")
     first = place(broker, MAIN, BUY, 1000, "10.00")
     asset = broker.query_asset()
-    assert (asset.cash, asset.frozen_cash, asset.total_asset) == (D("4995.00"), D("10005.00"), D("15000.00"))
+    assert (asset.cash, asset.frozen_cash, asset.total_asset) == (D("4994.90"), D("10005.10"), D("15000.00"))
     assert order_of(broker, place(broker, MAIN, BUY, 1000, "10.00")).status == JUNK
 
     assert broker.cancel_order(first) == CANCEL_OK
@@ -398,6 +398,45 @@ def test_convertible_bonds_are_t_plus_zero(broker, market):
     place(broker, BOND, BUY, 10, "120.000")
     assert position_of(broker, BOND).can_use_volume == 10
     assert order_of(broker, place(broker, BOND, SELL, 10, "120.000")).status == FILLED
+
+
+@pytest.mark.parametrize(
+    ("code", "price", "t0"),
+    [
+        ("511010.SH", "100.000", True),  # bond ETF
+        ("511880.SH", "100.000", True),  # money-market ETF
+        ("518880.SH", "5.000", True),  # gold ETF
+        ("513100.SH", "1.500", True),  # cross-border ETF
+        ("159934.SZ", "5.000", True),  # gold ETF on SZ
+        ("159920.SZ", "1.200", True),  # cross-border ETF on SZ
+        ("510300.SH", "4.000", False),  # A-share index ETFs stay T+1
+        ("159915.SZ", "2.000", False),
+    ],
+)
+def test_t_plus_zero_etfs_sell_the_day_they_are_bought(broker, market, code, price, t0):
+    """Gold, bond, money-market and cross-border ETFs bought today are sellable today; others are T+1."""
+    market.set(code, price)
+    assert order_of(broker, place(broker, code, BUY, 200, price)).status == FILLED
+    assert position_of(broker, code).can_use_volume == (200 if t0 else 0)
+    assert order_of(broker, place(broker, code, SELL, 200, price)).status == (FILLED if t0 else JUNK)
+
+
+@pytest.mark.parametrize("code", ["508000.SH", "132001.SH", "180101.SZ"])
+def test_a_held_code_of_an_untraded_class_does_not_break_queries(broker, market, clock, code):
+    """A paper holding the product no longer trades (e.g. a REIT) is still reported, T+1 for safety."""
+    PaperPosition.objects.create(
+        account=broker.account,
+        code=code,
+        volume=300,
+        avg_price=D("3"),
+        bought_today=100,
+        bought_on=MONDAY.date(),
+    )
+    market.set(code, "3.100")
+    assert position_of(broker, code).can_use_volume == 200
+    assert broker.query_asset().market_value == D("930.00")
+    clock.now = TUESDAY
+    assert position_of(broker, code).can_use_volume == 300
 
 
 def test_open_sells_freeze_volume(broker, market):
@@ -492,36 +531,66 @@ def test_open_order_expires_at_the_end_of_the_day(broker, market, clock):
     ],
 )
 def test_commission_with_minimum(broker, market, volume, price, commission):
-    """Commission is rate × amount, at least the minimum, and comes out of cash."""
+    """Commission is rate × amount, at least the minimum, and comes out of cash (with the transfer fee)."""
     market.set(MAIN, price)
     place(broker, MAIN, BUY, volume, price)
     (trade,) = broker.query_trades()
-    assert trade.fee == D(commission)
-    assert broker.query_asset().cash == D(100000) - D(price) * volume - D(commission)
+    transfer_fee = (D(price) * volume * D("0.00001")).quantize(D("0.01"))
+    assert PaperTrade.objects.get().commission == D(commission)
+    assert trade.fee == D(commission) + transfer_fee
+    assert broker.query_asset().cash == D(100000) - D(price) * volume - D(commission) - transfer_fee
 
 
 @pytest.mark.parametrize(
-    "code, price, volume, stamp_duty",
+    "code, price, volume, stamp_duty, transfer_fee",
     [
-        (MAIN, "10.00", 2000, "10.00"),  # 20,000 × 0.05%
-        (STAR, "10.00", 2000, "10.00"),
-        (BJ, "10.00", 2000, "10.00"),
-        (BOND, "100.000", 200, "0"),  # bonds: no stamp duty
-        (ETF, "10.000", 2000, "0"),  # funds/ETFs: no stamp duty
+        (MAIN, "10.00", 2000, "10.00", "0.20"),  # 20,000 × 0.05% stamp duty, × 0.001% transfer fee
+        (STAR, "10.00", 2000, "10.00", "0.20"),
+        (CHINEXT, "10.00", 2000, "10.00", "0.20"),
+        (BJ, "10.00", 2000, "10.00", "0.20"),
+        (BOND, "100.000", 200, "0", "0"),  # bonds: no stamp duty, no transfer fee
+        (ETF, "10.000", 2000, "0", "0"),  # funds/ETFs: neither
     ],
 )
-def test_stamp_duty_only_on_stock_sells(broker, market, code, price, volume, stamp_duty):
-    """Sells pay commission plus stamp duty on stocks only; the proceeds land in cash."""
+def test_stamp_duty_and_transfer_fee_on_stock_sells(
+    broker, market, code, price, volume, stamp_duty, transfer_fee
+):
+    """Sells pay commission, plus stamp duty and transfer fee on stocks only; the proceeds land in cash."""
     hold(broker, code, volume)
     market.set(code, price)
     place(broker, code, SELL, volume, price)
     trade = PaperTrade.objects.get()
-    assert (trade.commission, trade.stamp_duty, trade.fee) == (
+    fees = D("5.00") + D(stamp_duty) + D(transfer_fee)
+    assert (trade.commission, trade.stamp_duty, trade.transfer_fee, trade.fee) == (
         D("5.00"),
         D(stamp_duty),
-        D("5.00") + D(stamp_duty),
+        D(transfer_fee),
+        fees,
     )
-    assert broker.query_asset().cash == D(100000) + D("20000") - D("5.00") - D(stamp_duty)
+    assert broker.query_asset().cash == D(100000) + D("20000") - fees
+
+
+@pytest.mark.parametrize(
+    "code, price, volume, transfer_fee",
+    [
+        (MAIN, "10.00", 2000, "0.20"),
+        (STAR, "33.33", 300, "0.10"),  # 9,999 × 0.001% = 0.09999
+        (CHINEXT, "10.00", 100, "0.01"),
+        (BJ, "10.00", 100, "0.01"),
+        (MAIN, "4.00", 100, "0.00"),  # 400 × 0.001% = 0.004 rounds to 0
+        (BOND, "100.000", 200, "0"),
+        (ETF, "10.000", 2000, "0"),
+    ],
+)
+def test_transfer_fee_on_stock_buys(broker, market, code, price, volume, transfer_fee):
+    """Stock buys pay the 0.001% transfer fee (过户费) too; it is part of the cost basis."""
+    market.set(code, price)
+    place(broker, code, BUY, volume, price)
+    trade = PaperTrade.objects.get()
+    assert (trade.transfer_fee, trade.fee) == (D(transfer_fee), trade.commission + D(transfer_fee))
+    assert broker.query_asset().cash == D(100000) - trade.amount - trade.fee
+    cost = (trade.amount + trade.fee) / volume
+    assert position_of(broker, code).avg_price == cost.quantize(D("0.0001"))
 
 
 def test_buys_pay_no_stamp_duty(broker, market):
@@ -532,16 +601,16 @@ def test_buys_pay_no_stamp_duty(broker, market):
 
 
 def test_average_price_includes_buy_fees(broker, market, clock):
-    """The cost basis carries the commission, as the broker's 成本价 does; a sell does not change it."""
+    """The cost basis carries the commission and transfer fee, as the broker's 成本价 does; a sell does not change it."""
     market.set(MAIN, "10.00")
-    place(broker, MAIN, BUY, 100, "10.00")  # 1,000 + 5
-    assert position_of(broker, MAIN).avg_price == D("10.05")
+    place(broker, MAIN, BUY, 100, "10.00")  # 1,000 + 5 + 0.01
+    assert position_of(broker, MAIN).avg_price == D("10.0501")
     market.set(MAIN, "12.00")
-    place(broker, MAIN, BUY, 100, "12.00")  # 1,200 + 5 → 2,210 / 200
-    assert position_of(broker, MAIN).avg_price == D("11.05")
+    place(broker, MAIN, BUY, 100, "12.00")  # 1,200 + 5 + 0.01 → 2,210.02 / 200
+    assert position_of(broker, MAIN).avg_price == D("11.0501")
     clock.now = TUESDAY
     place(broker, MAIN, SELL, 100, "12.00")
-    assert position_of(broker, MAIN).avg_price == D("11.05")
+    assert position_of(broker, MAIN).avg_price == D("11.0501")
 
 
 # --- cancel -----------------------------------------------------------------------
@@ -654,7 +723,7 @@ def test_asset_values_positions_at_last_price_or_cost(broker, market):
 
 def test_the_book_is_shared_by_broker_instances(make_broker, market, clock):
     """Two brokers over one account spend one pot of cash."""
-    first = make_broker(cash="10005")
+    first = make_broker(cash="10005.10")
     second = PaperBroker(first.account, quote_source=market, clock=clock)
     second.connect()
     market.set(MAIN, "10.05")
@@ -667,7 +736,7 @@ def test_the_book_is_shared_by_broker_instances(make_broker, market, clock):
 def test_concurrent_buys_never_double_spend(market, clock):
     """Two workers racing for the same cash: the book row lock lets exactly one buy through."""
     account = BrokerAccount.objects.create(
-        name="race", account_id="R", mode="paper", paper_starting_cash=D(10005)
+        name="race", account_id="R", mode="paper", paper_starting_cash=D("10005.10")
     )
     PaperBroker(account, quote_source=market, clock=clock).connect()
     market.set(MAIN, "10.05")

@@ -193,6 +193,91 @@ def test_xtdata_computes_limits_from_prev_close_when_detail_has_none():
     assert (quote.up_stop, quote.down_stop, quote.tick) == (D("240.00"), D("160.00"), None)
 
 
+MONDAY = date(2026, 3, 2)  # a week of five trading days from here
+
+
+@pytest.fixture
+def trading_weeks(db):
+    """Three weeks of calendar from MONDAY: weekdays open, weekends closed."""
+    from execution.models import TradingDay
+
+    for offset in range(-7, 21):
+        day = MONDAY + timedelta(days=offset)
+        TradingDay.objects.update_or_create(date=day, defaults={"is_open": day.weekday() < 5})
+
+
+def xtdata_new_listing(code: str, *, listed_on, today, last=12.0, prev_close=10.0, **detail):
+    """The xtdata quote of `code` on `today` when its detail gives no limits, only the listing date."""
+    detail = {"OpenDate": listed_on, **detail}
+    xt = FakeXtdata(ticks={code: {"lastPrice": last, "lastClose": prev_close}}, details={code: detail})
+    return quotes.XtdataQuoteProvider(xt, today=lambda: today).get([code])[code]
+
+
+@pytest.mark.parametrize(
+    ("code", "listed_on", "today", "prev_close", "up", "down"),
+    [
+        # STAR, ChiNext and main board: no limit on the first five trading days ...
+        ("688799.SH", "20260302", MONDAY, 10.0, None, None),
+        ("301999.SZ", 20260302, MONDAY + timedelta(days=4), 10.0, None, None),  # Friday: session 5
+        ("603999.SH", "20260302", MONDAY + timedelta(days=7), 10.0, "11.00", "9.00"),  # session 6
+        ("688799.SH", "20260302", MONDAY + timedelta(days=8), 10.0, "12.00", "8.00"),
+        # ... the weekend does not count as trading days.
+        ("001999.SZ", "20260302", MONDAY + timedelta(days=6), 10.0, None, None),  # Sunday after session 5
+        # Convertible bonds: +57.3% / −43.3% on their first day, ±20% after.
+        ("113999.SH", "20260302", MONDAY, 100.0, "157.300", "56.700"),
+        ("123999.SZ", "20260302", MONDAY + timedelta(days=1), 130.0, "156.000", "104.000"),
+        # Listed years ago: the table.
+        ("600000.SH", "19991110", MONDAY, 10.0, "11.00", "9.00"),
+        # No usable listing date: the table, as before.
+        ("688799.SH", "", MONDAY, 10.0, "12.00", "8.00"),
+        ("688799.SH", 0, MONDAY, 10.0, "12.00", "8.00"),
+        ("688799.SH", "junk", MONDAY, 10.0, "12.00", "8.00"),
+        ("688799.SH", "20260310", MONDAY, 10.0, "12.00", "8.00"),  # "listed" in the future
+    ],
+)
+def test_xtdata_fallback_limits_follow_the_listing_date(
+    trading_weeks, code, listed_on, today, prev_close, up, down
+):
+    """The instrument detail's OpenDate decides new-listing and first-day-bond fallback limits."""
+    quote = xtdata_new_listing(code, listed_on=listed_on, today=today, prev_close=prev_close)
+    assert (quote.up_stop, quote.down_stop) == (D(up) if up else None, D(down) if down else None)
+
+
+def test_xtdata_listing_session_unknown_when_the_calendar_has_a_gap(trading_weeks):
+    """Without calendar rows for the days since listing the session is unknown: the table applies."""
+    from execution.models import TradingDay
+
+    TradingDay.objects.filter(date=MONDAY + timedelta(days=1)).delete()
+    quote = xtdata_new_listing("688799.SH", listed_on="20260302", today=MONDAY + timedelta(days=2))
+    assert (quote.up_stop, quote.down_stop) == (D("12.00"), D("8.00"))
+
+
+def test_xtdata_broker_limits_win_over_the_listing_rules(trading_weeks):
+    """A new listing whose detail carries limit prices keeps them."""
+    quote = xtdata_new_listing(
+        "688799.SH", listed_on="20260302", today=MONDAY, UpStopPrice=13.0, DownStopPrice=7.0
+    )
+    assert (quote.up_stop, quote.down_stop) == (D("13.00"), D("7.00"))
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "up", "down"),
+    [
+        ("159999.SZ", "创业板200ETF", "1.200", "0.800"),
+        ("510999.SH", "科创100ETF", "1.200", "0.800"),
+        ("159997.SZ", "科创债ETF", "1.100", "0.900"),
+        ("510300.SH", "沪深300ETF", "1.100", "0.900"),
+    ],
+)
+def test_xtdata_instrument_name_tells_index_etfs(code, name, up, down):
+    """An ETF named after ChiNext/STAR indices gets ±20% from the previous close (bond ETFs ±10%)."""
+    xt = FakeXtdata(
+        ticks={code: {"lastPrice": 1.05, "lastClose": 1.0}}, details={code: {"InstrumentName": name}}
+    )
+    quote = quotes.XtdataQuoteProvider(xt).get([code])[code]
+    assert (quote.up_stop, quote.down_stop) == (D(up), D(down))
+
+
 def test_xtdata_instrument_detail_cached_per_trading_day():
     """The detail is fetched once per code per day and again on the next day (limits change daily)."""
     day = [date(2025, 6, 20)]
@@ -249,6 +334,13 @@ def test_http_parses_recorded_tencent_answer(quote_server, http_on):
     )
     # No limit fields in the answer: Beijing's ±30% from the previous close.
     assert (got["430047.BJ"].up_stop, got["430047.BJ"].down_stop) == (D("15.60"), D("8.40"))
+
+
+def test_tencent_name_tells_index_etfs():
+    """Tencent's name field (1) is used like xtdata's InstrumentName: 创业板 ETFs get ±20%."""
+    line = tencent_line("159999.SZ", "1.050", "1.000").replace("名称", "创业板200ETF")
+    quote = quotes.tencent_quotes_parse(line)["159999.SZ"]
+    assert (quote.up_stop, quote.down_stop) == (D("1.200"), D("0.800"))
 
 
 def test_http_batches_sixty_codes_per_request(quote_server, http_on):
