@@ -211,11 +211,29 @@ Q_CLUSTER = {
     "label": "Jobs",
 }
 
+# django-q2 and the in-process job runner log every task they run at INFO,
+# which buries what matters (the admin password, errors); `serve
+# --jobs-log-level INFO` or Q_LOG_LEVEL=INFO shows them.
+Q_LOG_LEVEL = env.str("Q_LOG_LEVEL", default="WARNING").upper()
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django-q": {"level": Q_LOG_LEVEL},
+        "qmtjq.jobs": {"level": Q_LOG_LEVEL},
+    },
 }
+
+# --- Version and update notice ----------------------------------------------
+# Off unless set: a URL answering JSON about the latest release, either
+# GitHub's `.../releases/latest` ({"tag_name", "html_url"}) or
+# {"version": "1.2.3", "url": "https://..."}. `serve` looks at most once a
+# day, in the background, and only prints a notice (admin shows it in the
+# footer); nothing is ever downloaded or installed.
+UPDATE_CHECK_URL = env.str("UPDATE_CHECK_URL", default="")
+UPDATE_CHECK_STATE_FILE = BASE_DIR / "var" / "update_check.json"

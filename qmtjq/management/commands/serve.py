@@ -8,7 +8,11 @@ a thread in this process, the only choice on Windows; `--jobs off`).
 
 Ctrl+C (SIGINT), SIGTERM, SIGHUP (POSIX) and Ctrl+Break (Windows) stop the
 web server, then the jobs, and exit with status 0. A second signal during
-shutdown kills the cluster child instead of waiting for it.
+shutdown kills the cluster child instead of waiting for it. Output that can
+no longer be written (`serve | tee log` after Ctrl+C killed tee, a closed
+terminal) is dropped rather than interrupting the shutdown, and the cluster
+child stops by itself when `serve` dies without shutting down (it watches a
+pipe that the operating system closes when `serve` ends).
 """
 
 import logging
@@ -22,9 +26,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.db import connection
 
+import qmtjq
 from qmtjq.jobs import InProcessJobRunner
 from qmtjq.schedules import schedules_ensure
 from qmtjq.services import ADMIN_PASSWORD_ENV, admin_user_ensure
@@ -34,6 +39,63 @@ logger = logging.getLogger(__name__)
 IS_WINDOWS = os.name == "nt"
 JOBS_CLUSTER, JOBS_INPROCESS, JOBS_OFF = "cluster", "inprocess", "off"
 CLUSTER_STOP_TIMEOUT = 20.0  # django-q2 finishes running tasks first; jobs are idempotent if killed
+JOB_LOGGERS = ("django-q", "qmtjq.jobs")  # routine per-task lines; kept at Q_LOG_LEVEL
+
+
+class _TolerantStream:
+    """A console stream whose reader may vanish (`serve | tee log` after Ctrl+C, a closed terminal).
+
+    A failed write marks the stream broken and later writes are dropped, so
+    shutting down the web server, the workers and the cluster is never cut
+    short by an error about printing "Stopping…".
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError):
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _silence_broken_streams(*streams) -> None:
+    """Point a dead stdout/stderr at the null device, so Python's exit-time flush cannot fail loudly."""
+    for stream in streams:
+        if not getattr(stream, "broken", False):
+            continue
+        try:
+            fileno = stream._stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fileno)
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def _framed(lines: list[str]) -> str:
+    rule = "=" * 72
+    return "\n".join([rule, *(f"  {line}" if line else "" for line in lines), rule])
 
 
 class Command(BaseCommand):
@@ -58,6 +120,15 @@ class Command(BaseCommand):
         )
 
         parser.add_argument(
+            "--jobs-log-level",
+            default=None,
+            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+            help=(
+                "Log level of django-q2 and the job runner (default: the Q_LOG_LEVEL setting, WARNING). "
+                "INFO shows every scheduled task as it runs."
+            ),
+        )
+        parser.add_argument(
             "--no-workers",
             dest="workers",
             action="store_false",
@@ -65,7 +136,7 @@ class Command(BaseCommand):
         )
 
     # --- main --------------------------------------------------------------
-    def handle(self, *args, host, port, threads, jobs, workers, verbosity, **options):
+    def handle(self, *args, host, port, threads, jobs, workers, jobs_log_level, verbosity, **options):
         if jobs == JOBS_CLUSTER and IS_WINDOWS:
             raise CommandError(
                 "--jobs cluster is not supported on Windows (django-q2's cluster needs fork and SIGALRM); "
@@ -73,8 +144,14 @@ class Command(BaseCommand):
             )
         if threads < 1:
             raise CommandError("--threads must be at least 1")
+        self.stdout = OutputWrapper(_TolerantStream(self.stdout._out))
+        self.stderr = OutputWrapper(_TolerantStream(self.stderr._out))
+        self.stderr.style_func = self.style.ERROR
+        self._jobs_log_level(jobs_log_level)
         self._stopping = False
         self._force_stop = False
+        self._admin_notice = ""
+        self._admin_password_shown = False
         self._cluster: subprocess.Popen | None = None
         self._runner: InProcessJobRunner | None = None
         self._workers = None
@@ -83,10 +160,12 @@ class Command(BaseCommand):
         try:
             self._prepare(verbosity=verbosity)
             server = self._create_server(host=host, port=port, threads=threads)
-            self._print_banner(host=host, port=port, threads=threads, jobs=jobs)
+            self._print_banner(server=server, host=host, threads=threads, jobs=jobs)
             self._start_jobs(jobs)
             if workers:
                 self._start_workers()
+            self._print_ready(server=server, host=host)
+            self._start_update_check()
             server.run()  # returns after Ctrl+C / SIGTERM (waitress catches the interrupt)
         except KeyboardInterrupt:
             pass
@@ -99,6 +178,15 @@ class Command(BaseCommand):
             self._restore_signal_handlers(previous_handlers)
         self.stdout.write("Stopped. / 已停止。")
         self.stdout.flush()
+        _silence_broken_streams(self.stdout._out, self.stderr._out)
+
+    @staticmethod
+    def _jobs_log_level(level: str | None) -> None:
+        """django-q2 and the in-process runner log every task at INFO; keep them quiet unless asked."""
+        level = level or settings.Q_LOG_LEVEL
+        os.environ["Q_LOG_LEVEL"] = level  # the cluster child reads it through settings
+        for name in JOB_LOGGERS:
+            logging.getLogger(name).setLevel(level)
 
     def _prepare(self, *, verbosity: int) -> None:
         call_command("migrate", interactive=False, verbosity=verbosity)
@@ -106,16 +194,17 @@ class Command(BaseCommand):
         user, password = admin_user_ensure()
         if user is not None:
             name = user.get_username()
+            # Shown in the frame at the end of start-up, where it does not scroll away.
             if password:
-                self.stdout.write(
-                    self.style.WARNING(
-                        f"已创建管理员账号 {name}，随机密码：{password}  （只显示这一次，请立即保存或登录后修改）\n"
-                        f"Created admin user {name} with random password: {password}  "
-                        "(shown only this once; save it now or change it after logging in)"
-                    )
+                self._admin_password_shown = True
+                self._admin_notice = (
+                    f"已创建管理员账号 {name}，随机密码：{password}\n"
+                    "（只显示这一次，请立即保存或登录后修改）\n"
+                    f"Created admin user {name} with random password: {password}\n"
+                    "(shown only this once; save it now or change it after logging in)"
                 )
             else:
-                self.stdout.write(f"Created admin user {name} (password from {ADMIN_PASSWORD_ENV}).")
+                self._admin_notice = f"Created admin user {name} (password from {ADMIN_PASSWORD_ENV})."
         for name, outcome in schedules_ensure().items():
             if outcome != "unchanged":
                 self.stdout.write(f"Schedule {outcome}: {name}")
@@ -130,17 +219,56 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot listen on {host}:{port}: {exc}")
 
-    def _print_banner(self, *, host: str, port: int, threads: int, jobs: str) -> None:
+    @staticmethod
+    def _base_url(*, server, host: str) -> str:
         shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - display only
         if ":" in shown:
             shown = f"[{shown}]"
-        base = f"http://{shown}:{port}"
-        self.stdout.write(f"qmtjq is serving at {base}/  (listening on {host}:{port}, {threads} threads)")
-        self.stdout.write(f"Admin: {base}/admin/")
+        return f"http://{shown}:{server.effective_port}"
+
+    def _print_banner(self, *, server, host: str, threads: int, jobs: str) -> None:
+        base = self._base_url(server=server, host=host)
+        self.stdout.write(
+            f"qmtjq {qmtjq.__version__} is serving at {base}/  "
+            f"(listening on {host}:{server.effective_port}, {threads} threads, pid {os.getpid()})"
+        )
         self.stdout.write(f"Jobs: {jobs}")
         self.stdout.write(f"Database: {self._database_description()}")
-        self.stdout.write("Press Ctrl+C to stop. / 按 Ctrl+C 停止。")
         self.stdout.flush()
+
+    def _print_ready(self, *, server, host: str) -> None:
+        """The end of start-up, framed, so the address and a new admin password stay in view."""
+        base = self._base_url(server=server, host=host)
+        lines = [f"qmtjq {qmtjq.__version__}", f"Web:   {base}/", f"Admin: {base}/admin/"]
+        if self._admin_notice:
+            lines += ["", *self._admin_notice.splitlines()]
+        lines += ["", "Press Ctrl+C to stop. / 按 Ctrl+C 停止。"]
+        self.stdout.write(_framed(lines), self.style.WARNING if self._admin_password_shown else None)
+        self.stdout.flush()
+
+    def _start_update_check(self) -> None:
+        """An optional, daily look for a newer release (UPDATE_CHECK_URL); it only ever prints a notice."""
+        from qmtjq import updates
+
+        if not updates.update_check_enabled():
+            return
+
+        def say(notice) -> None:
+            self.stdout.write(
+                _framed(
+                    [
+                        f"qmtjq {notice.version} is available (this is {qmtjq.__version__}).",
+                        f"有新版本 qmtjq {notice.version}（当前 {qmtjq.__version__}）。",
+                        notice.url or settings.UPDATE_CHECK_URL,
+                        "Nothing is installed automatically. / 不会自动安装。",
+                    ]
+                ),
+                self.style.WARNING,
+            )
+            self.stdout.flush()
+
+        self._update_checker = updates.UpdateChecker(on_newer=say)
+        self._update_checker.start()
 
     @staticmethod
     def _database_description() -> str:
@@ -181,11 +309,13 @@ class Command(BaseCommand):
             # Own process group: a terminal Ctrl+C reaches only us, we stop the
             # cluster in order, and can kill its whole process tree if it hangs.
             popen_kwargs["start_new_session"] = True
+        # The child watches its stdin: we never write, and the OS closes our end
+        # however this process ends, so the cluster never outlives serve.
         self._cluster = subprocess.Popen(
-            [sys.executable, str(manage_py), "qcluster"],
+            [sys.executable, str(manage_py), "serve_cluster", "--stop-on-stdin-eof"],
             cwd=settings.BASE_DIR,
             env=os.environ.copy(),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             **popen_kwargs,
         )
         self.stdout.write(f"django-q2 cluster started (pid {self._cluster.pid}).")
@@ -228,9 +358,14 @@ class Command(BaseCommand):
             except OSError:
                 pass
             proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
 
     # --- shutdown ------------------------------------------------------------
     def _shutdown(self, server) -> None:
+        checker = getattr(self, "_update_checker", None)
+        if checker is not None:
+            checker.stop()
         if server is not None:
             try:
                 server.task_dispatcher.shutdown(timeout=5)
