@@ -3,8 +3,14 @@
 Each cycle: heartbeat, broker events → database, and — only when no own
 order is open and trading is allowed — a round computed from fresh state
 when targets changed, a held round was approved, or the periodic drift
-check is due. Windows-safe: one thread, no fork, no SIGALRM; a stop event
-lets Ctrl+C finish the current step.
+check is due, or right after a round finished or the broker reconnected.
+Windows-safe: one thread, no fork, no SIGALRM; a stop event lets Ctrl+C
+finish the current step.
+
+Every send is fenced by the lease (services.orders.order_claim): a worker
+that finds its lease gone stops at once, mid-round, with LeaseLost. A broker
+that does not answer (or drops us) is retried with backoff while the worker
+keeps heartbeating "broker unreachable", so pages show why nothing trades.
 """
 
 import logging
@@ -24,17 +30,16 @@ from .brokers.base import Broker, BrokerDisconnected, BrokerError
 from .models import BrokerAccount, Round
 from .planner import PlanStatus
 from .services import lease as lease_service
+from .services.lease import LeaseLost  # noqa: F401  (re-exported: callers catch it from here)
 from .services.orders import events_apply, order_request_cancel, orders_cancel_overdue, orders_reconcile
 from .services.rounds import QuoteSource, RoundOutcome, round_finish_if_done, round_run
 from .services.state import account_state_record
 
 logger = logging.getLogger(__name__)
 
-EXIT_CONVERGED, EXIT_LEASE, EXIT_BLOCKED, EXIT_TIMEOUT = 0, 2, 3, 4
-
-
-class LeaseLost(Exception):
-    """Our lease expired and another worker took the account: stop at once."""
+# qmt_worker exit codes (README): 2 = another worker holds or took over the account,
+# 5 = the broker (MiniQMT) is unreachable or dropped us during --once.
+EXIT_CONVERGED, EXIT_LEASE, EXIT_BLOCKED, EXIT_TIMEOUT, EXIT_BROKER = 0, 2, 3, 4, 5
 
 
 @dataclass
@@ -89,16 +94,28 @@ class Worker:
         self.say = say
         self.stop_event = stop_event or threading.Event()
         self.holder = lease_service.LeaseHolder.for_this_process()
+        self.fence: lease_service.Fence | None = None
         self._timers = _Timers()
         self._targets_seen: tuple | None = None
         self._connected = False
+        self._status = ""  # reported with each heartbeat: why nothing trades, e.g. broker unreachable
+        self._round_due: str | None = None  # a round should run at the next cycle, and why
 
     # --- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Take the lease (raises LeaseHeld), connect, reconcile before anything is sent."""
-        lease_service.lease_acquire(account=self.account, holder=self.holder, now=self.clock())
-        self._connect()
+        """Take the lease (raises LeaseHeld), then try to connect and reconcile before anything is sent.
+
+        A broker that cannot be reached now is not fatal: the loop retries it
+        with backoff, heartbeating "broker unreachable" meanwhile.
+        """
+        self.fence = lease_service.lease_acquire(account=self.account, holder=self.holder, now=self.clock())
+        if self.fence.took_over_from:
+            self.say(f"took over the lease from {self.fence.took_over_from}")
+        try:
+            self._connect()
+        except BrokerDisconnected as exc:
+            self._unreachable(exc, attempt=1, delay=None)
 
     def stop(self) -> None:
         try:
@@ -115,34 +132,77 @@ class Worker:
         report = orders_reconcile(account=self.account, broker=self.broker)
         if report.linked or report.never_sent:
             self.say(f"reconciled: linked {report.linked or '-'}, never sent {report.never_sent or '-'}")
+        if report.unknown:
+            self.say(f"orders sent elsewhere or timed out, not yet at the broker (waiting): {report.unknown}")
         self._connected = True
+        self._status = ""
+        self._round_due = Round.Trigger.RECONNECT
+        self._heartbeat(self.clock(), force=True)
+
+    def _unreachable(self, exc: Exception, *, attempt: int, delay: float | None) -> None:
+        self._connected = False
+        self._status = f"broker unreachable: {exc}"[:300]
+        retry = f"; attempt {attempt}, retrying in {delay:g} s" if delay is not None else ""
+        self.say(f"broker unreachable ({exc}){retry}")
+        try:
+            self._heartbeat(self.clock(), force=True)
+        except DatabaseError:
+            logger.warning("could not report the broker outage with the heartbeat")
+
+    def _heartbeat(self, now: datetime, *, force: bool = False) -> None:
+        """Renew the lease (with our status) when due; LeaseLost when another worker took it."""
+        if self.fence is None:
+            return
+        if not force and not self._timers.due("lease", now, self.config.lease_every):
+            return
+        self._timers.last["lease"] = now
+        if not lease_service.lease_renew(
+            account=self.account, fence=self.fence, now=now, status=self._status
+        ):
+            raise LeaseLost(f"lost the lease of account {self.account.name}: another worker took over")
 
     def _wait(self, seconds: float) -> None:
-        self.stop_event.wait(seconds)
+        """Sleep up to `seconds` (Ctrl+C ends it), heartbeating so a long backoff never loses the lease."""
+        deadline = time.monotonic() + seconds
+        while not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.stop_event.wait(min(left, self.config.lease_every.total_seconds() or left))
+            try:
+                self._heartbeat(self.clock())
+            except DatabaseError as exc:
+                logger.warning("heartbeat failed (%s); retrying", exc)
+                close_old_connections()
+
+    def _backoff(self, failures: int) -> float:
+        return self.config.backoff[min(failures, len(self.config.backoff)) - 1]
 
     def run_forever(self) -> int:
         failures = 0
         while not self.stop_event.is_set():
+            delay = self.config.interval
             try:
                 if not self._connected:
                     self._connect()
                 self.cycle()
                 failures = 0
-                self._wait(self.config.interval)
             except BrokerDisconnected as exc:
-                self._connected = False
                 failures += 1
-                delay = self.config.backoff[min(failures, len(self.config.backoff)) - 1]
+                delay = self._backoff(failures)
                 if self._outside_session(self.clock()):
                     # MiniQMT is often down outside sessions (it restarts daily): retry slowly (DESIGN §6).
                     delay = max(delay, self.config.closed_reconnect_every)
-                self.say(f"broker disconnected ({exc}); reconnecting in {delay:g} s")
-                self._wait(delay)
+                self._unreachable(exc, attempt=failures, delay=delay)
             except DatabaseError as exc:
                 failures += 1
-                delay = self.config.backoff[min(failures, len(self.config.backoff)) - 1]
+                delay = self._backoff(failures)
                 self.say(f"database error ({exc}); retrying in {delay:g} s")
                 close_old_connections()
+            except LeaseLost as exc:
+                self.say(str(exc))
+                return EXIT_LEASE
+            try:
                 self._wait(delay)
             except LeaseLost as exc:
                 self.say(str(exc))
@@ -150,7 +210,20 @@ class Worker:
         return EXIT_CONVERGED
 
     def run_once(self, *, timeout: float = 120.0) -> int:
-        """Converge and exit: 0 when matching the target, 3 when blocked or held, 4 on timeout."""
+        """Converge and exit: 0 matching the target, 2 lease lost, 3 blocked or held, 4 timeout, 5 broker down."""
+        try:
+            if not self._connected:
+                self._connect()
+            return self._converge_once(timeout)
+        except LeaseLost as exc:
+            self.say(str(exc))
+            return EXIT_LEASE
+        except BrokerDisconnected as exc:
+            self._connected = False
+            self.say(f"broker unreachable: {exc}")
+            return EXIT_BROKER
+
+    def _converge_once(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while not self.stop_event.is_set() and time.monotonic() < deadline:
             result = self.cycle(force_round=True)
@@ -192,15 +265,15 @@ class Worker:
     def cycle(self, *, force_round: bool = False) -> CycleResult:
         now = self.clock()
         account = self.account
-        if self._timers.due("lease", now, self.config.lease_every):
-            if not lease_service.lease_renew(account=account, holder=self.holder, now=now):
-                raise LeaseLost(f"lost the lease of account {account.name}: another worker took over")
+        self._heartbeat(now)
         account.refresh_from_db()
         events_apply(account=account, events=self.broker.drain_events())
         if self._timers.due("reconcile", now, self.config.reconcile_every):
             orders_reconcile(account=account, broker=self.broker)
         self._user_cancels(now)
-        round_finish_if_done(account=account, now=now)
+        if round_finish_if_done(account=account, now=now):
+            # Filled, partly filled, cancelled or rejected: re-plan from the truth now, not at the drift timer.
+            self._round_due = Round.Trigger.FOLLOW_UP
 
         open_count = selectors.open_orders(account=account).count()
         if open_count:
@@ -229,6 +302,7 @@ class Worker:
             now=now,
             trigger=Round.Trigger.APPROVED if approved else trigger,
             approved=approved,
+            fence=self.fence,
         )
         self._timers.last["state"] = now  # round_run stored fresh state
         return CycleResult(outcome=outcome)
@@ -242,6 +316,10 @@ class Worker:
             return Round.Trigger.TARGET
         if self._approved_round() is not None:
             return Round.Trigger.APPROVED
+        if self._round_due is not None:
+            due, self._round_due = self._round_due, None
+            self._timers.last["drift"] = now
+            return due
         if force or self._timers.due("drift", now, self.config.drift_every):
             return Round.Trigger.DRIFT
         return None

@@ -160,6 +160,16 @@ TRADING_ENABLED = env.bool("TRADING_ENABLED", default=True)
 # and as a fallback when xtdata is unavailable. Off by default: no outside
 # host is contacted unless asked for.
 QUOTE_HTTP_ENABLED = env.bool("QUOTE_HTTP_ENABLED", default=False)
+# The live worker (DESIGN §6): xttrader's synchronous calls have no time limit
+# of their own, so every MiniQMT call runs with one; a call past it counts as
+# a disconnect (a timed-out order stays "sending" until reconcile finds it).
+QMT_CONNECT_TIMEOUT_SECONDS = env.float("QMT_CONNECT_TIMEOUT_SECONDS", default=20.0)
+QMT_CALL_TIMEOUT_SECONDS = env.float("QMT_CALL_TIMEOUT_SECONDS", default=10.0)
+# A worker whose lease is this old without renewal may be taken over by another.
+QMT_LEASE_TTL_SECONDS = env.float("QMT_LEASE_TTL_SECONDS", default=30.0)
+# After this many rounds in a row whose order for a code timed out unfilled,
+# that code is held for the day (notified, skipped with the reason).
+QMT_UNFILLED_ROUNDS_HOLD = env.int("QMT_UNFILLED_ROUNDS_HOLD", default=3)
 
 # Fernet key(s) encrypting stored secrets (Factor Cat password and token).
 # Comma-separated: the first encrypts, all decrypt (key rotation). No default.

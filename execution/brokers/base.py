@@ -25,6 +25,14 @@ class BrokerDisconnected(BrokerError):
     """The connection to the broker is gone; reconnect (with backoff) before anything else."""
 
 
+class BrokerNotConnected(BrokerDisconnected):
+    """Refused before anything reached the broker (no connection): a send is certainly not made."""
+
+
+class BrokerTimeout(BrokerDisconnected):
+    """The broker did not answer within the deadline: treated as a disconnect, the outcome is unknown."""
+
+
 @dataclass(frozen=True)
 class BrokerAsset:
     cash: Decimal

@@ -30,11 +30,14 @@ from .base import (
     BrokerDisconnected,
     BrokerError,
     BrokerEvent,
+    BrokerNotConnected,
     BrokerOrder,
     BrokerPosition,
+    BrokerTimeout,
     BrokerTrade,
     OrderRequest,
 )
+from .deadline import DeadlineExceeded, call_with_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ STOCK_BUY, STOCK_SELL = 23, 24
 OFFSET_FLAG_OPEN, OFFSET_FLAG_CLOSE = 48, 49  # what tells buy from sell on other order types
 ORDER_REMARK_MAX = 24  # MiniQMT cuts longer remarks silently; reconciliation by key would then fail
 DEFAULT_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+DEFAULT_CONNECT_TIMEOUT, DEFAULT_CALL_TIMEOUT = 20.0, 10.0  # seconds; settings QMT_*_TIMEOUT_SECONDS
 
 _session_counter = itertools.count(int(time.time()))
 
@@ -78,6 +82,8 @@ class XtQuantBroker(Broker):
         account_id: str,
         session_id_factory: Callable[[], int] | None = None,
         trader_factory: Callable[[str, int], object] | None = None,
+        connect_timeout: float | None = None,
+        call_timeout: float | None = None,
     ):
         self.userdata_mini_path = str(userdata_mini_path)
         self.account_id = str(account_id)
@@ -91,6 +97,10 @@ class XtQuantBroker(Broker):
         self._account = None
         self._connected = False
         self._generation = 0  # which trader the callbacks belong to; stale ones may not mark us disconnected
+        self.connect_timeout = connect_timeout or _setting(
+            "QMT_CONNECT_TIMEOUT_SECONDS", DEFAULT_CONNECT_TIMEOUT
+        )
+        self.call_timeout = call_timeout or _setting("QMT_CALL_TIMEOUT_SECONDS", DEFAULT_CALL_TIMEOUT)
 
     @property
     def connected(self) -> bool:
@@ -107,15 +117,19 @@ class XtQuantBroker(Broker):
         trader = self._trader = factory(self.userdata_mini_path, self.session_id)
         try:
             trader.register_callback(_TraderCallback(self, self._generation))
-            trader.start()
-            result = trader.connect()
+
+            def start_and_connect():
+                trader.start()
+                return trader.connect()
+
+            result = self._bounded("connect", start_and_connect, timeout=self.connect_timeout)
             if result != 0:
                 raise BrokerDisconnected(
                     f"connecting to MiniQMT at {self.userdata_mini_path} (session {self.session_id}) returned "
                     f"{result}; is MiniQMT running and logged in?"
                 )
             account = xttype.StockAccount(self.account_id, "STOCK")
-            result = trader.subscribe(account)
+            result = self._bounded("subscribe", trader.subscribe, account, timeout=self.connect_timeout)
             if result != 0:
                 raise BrokerDisconnected(
                     f"subscribing account {self.account_id} returned {result}; is it logged in to this MiniQMT?"
@@ -152,13 +166,20 @@ class XtQuantBroker(Broker):
         if trader is None:
             return
         try:
-            trader.stop()
+            # xttrader.stop() waits for its executor, which a hung MiniQMT answer can block too.
+            call_with_deadline(trader.stop, timeout=self.call_timeout, name="xtquant stop")
+        except DeadlineExceeded:
+            logger.warning(
+                "XtQuantTrader (session %s) did not stop within %g s; abandoned",
+                self.session_id,
+                self.call_timeout,
+            )
         except Exception:
             logger.warning("stopping XtQuantTrader (session %s) failed", self.session_id, exc_info=True)
 
     # -- queries -------------------------------------------------------------------
     def query_asset(self) -> BrokerAsset:
-        asset = self._live().query_stock_asset(self._account)
+        asset = self._bounded("query_stock_asset", self._live().query_stock_asset, self._account)
         if asset is None:
             self._lost("query_stock_asset")
         return BrokerAsset(
@@ -170,17 +191,29 @@ class XtQuantBroker(Broker):
 
     def query_positions(self) -> list[BrokerPosition]:
         trader = self._live()
-        rows = self._rows(trader, "query_stock_positions", trader.query_stock_positions(self._account))
+        rows = self._rows(
+            trader,
+            "query_stock_positions",
+            self._bounded("query_stock_positions", trader.query_stock_positions, self._account),
+        )
         return [_position(row) for row in rows]
 
     def query_orders(self) -> list[BrokerOrder]:
         trader = self._live()
-        rows = self._rows(trader, "query_stock_orders", trader.query_stock_orders(self._account, False))
+        rows = self._rows(
+            trader,
+            "query_stock_orders",
+            self._bounded("query_stock_orders", trader.query_stock_orders, self._account, False),
+        )
         return [order for order in map(_order, rows) if order is not None]
 
     def query_trades(self) -> list[BrokerTrade]:
         trader = self._live()
-        rows = self._rows(trader, "query_stock_trades", trader.query_stock_trades(self._account))
+        rows = self._rows(
+            trader,
+            "query_stock_trades",
+            self._bounded("query_stock_trades", trader.query_stock_trades, self._account),
+        )
         return [trade for trade in map(_trade, rows) if trade is not None]
 
     # -- orders ----------------------------------------------------------------------
@@ -194,7 +227,9 @@ class XtQuantBroker(Broker):
         if order_type is None:
             raise ValueError(f"order side must be {BUY!r} or {SELL!r}, not {request.side!r}")
         trader = self._live()
-        order_id = trader.order_stock(
+        order_id = self._bounded(
+            f"order_stock {key}",
+            trader.order_stock,
             self._account,
             request.code,
             order_type,
@@ -212,7 +247,15 @@ class XtQuantBroker(Broker):
         return int(order_id)
 
     def cancel_order(self, broker_order_id: int) -> int:
-        return int(self._live().cancel_order_stock(self._account, int(broker_order_id)))
+        trader = self._live()
+        return int(
+            self._bounded(
+                f"cancel_order_stock {broker_order_id}",
+                trader.cancel_order_stock,
+                self._account,
+                int(broker_order_id),
+            )
+        )
 
     def drain_events(self) -> list[BrokerEvent]:
         events = []
@@ -223,9 +266,21 @@ class XtQuantBroker(Broker):
                 return events
 
     # -- internals ---------------------------------------------------------------------
+    def _bounded(self, what: str, fn, *args, timeout: float | None = None):
+        """fn(*args) with a deadline; a call past it is a disconnect (BrokerTimeout), its outcome unknown."""
+        timeout = self.call_timeout if timeout is None else timeout
+        try:
+            return call_with_deadline(fn, *args, timeout=timeout, name=f"xtquant {what}")
+        except DeadlineExceeded:
+            self._connected = False
+            raise BrokerTimeout(
+                f"MiniQMT did not answer {what} within {timeout:g} s (account {self.account_id}): "
+                "treated as a disconnect"
+            ) from None
+
     def _live(self):
         if not self._connected or self._trader is None:
-            raise BrokerDisconnected(
+            raise BrokerNotConnected(
                 f"not connected to MiniQMT for account {self.account_id}; reconnect first"
             )
         return self._trader
@@ -239,7 +294,7 @@ class XtQuantBroker(Broker):
             return list(rows)
         # xtquant documents None for list queries as "failed, or nothing today"; the asset
         # query returns None only on failure, so it tells an empty day from a dead link.
-        if trader.query_stock_asset(self._account) is None:
+        if self._bounded("query_stock_asset", trader.query_stock_asset, self._account) is None:
             self._lost(call)
         return []
 
@@ -249,6 +304,15 @@ class XtQuantBroker(Broker):
                 return  # a trader we already replaced says goodbye
             self._connected = False
         self._events.put(event)
+
+
+def _setting(name: str, default: float) -> float:
+    try:
+        from django.conf import settings
+
+        return float(getattr(settings, name, default))
+    except Exception:  # outside a configured Django project (scripts, tests of this module alone)
+        return default
 
 
 class _TraderCallback:

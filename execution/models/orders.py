@@ -31,6 +31,8 @@ class Round(models.Model):
         DRIFT = "drift", _("drift")
         APPROVED = "approved", _("approved")
         MANUAL = "manual", _("manual")
+        FOLLOW_UP = "follow_up", _("previous round finished")
+        RECONNECT = "reconnected", _("broker reconnected")
 
     account = models.ForeignKey(
         BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="rounds"
@@ -71,6 +73,8 @@ class OrderStatus(models.IntegerChoices):
     CREATED = 0, _("stored, not yet sent")
     NOT_SENT = -1, _("never sent")
     SEND_FAILED = -2, _("send failed")
+    # Claimed by the lease holder for sending; whether it reached the broker is unknown until reconciled.
+    SENDING = -3, _("sending (outcome unknown)")
     UNREPORTED = 48, _("unreported")
     WAIT_REPORTING = 49, _("waiting to report")
     REPORTED = 50, _("reported")
@@ -137,6 +141,10 @@ class Order(models.Model):
     cancel_requested_at = models.DateTimeField(_("cancel requested at"), null=True, blank=True)
     # Set in admin; the worker (the only one talking to the broker) sends the cancel.
     user_cancel_requested_at = models.DateTimeField(_("cancel asked by a user at"), null=True, blank=True)
+    # The fence (DESIGN §5.3): who claimed the order for sending, under which lease epoch.
+    claimed_by = models.CharField(_("claimed by"), max_length=200, blank=True)
+    claim_epoch = models.BigIntegerField(_("claim lease epoch"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("order")
@@ -197,3 +205,27 @@ class Fill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.volume} @ {self.price}"
+
+
+class CodeHold(models.Model):
+    """A code the worker stops trading for one market day, with the reason (e.g. orders never fill)."""
+
+    account = models.ForeignKey(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="code_holds"
+    )
+    code = models.CharField(_("code"), max_length=12)
+    market_date = models.DateField(_("market date"))
+    reason = models.TextField(_("reason"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("held code")
+        verbose_name_plural = _("held codes")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "code", "market_date"], name="code_hold_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.code} {self.market_date}"

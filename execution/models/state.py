@@ -72,6 +72,11 @@ class WorkerLease(models.Model):
     acquired_at = models.DateTimeField(_("acquired at"))
     heartbeat_at = models.DateTimeField(_("last heartbeat"))
     expires_at = models.DateTimeField(_("expires at"))
+    # Fencing number: +1 at every acquisition, so a stalled former holder's sends are refused.
+    epoch = models.PositiveBigIntegerField(_("lease epoch"), default=0)
+    # What the holder reports with its heartbeat, e.g. "broker unreachable: ..." (empty = fine).
+    status = models.CharField(_("worker status"), max_length=300, blank=True)
+    took_over_from = models.CharField(_("took over from"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("worker lease")

@@ -1,4 +1,9 @@
-"""One worker per account, on any machine: a lease row in the shared database."""
+"""One worker per account, on any machine: a lease row in the shared database, with a fencing epoch.
+
+Every acquisition increments the lease's `epoch`. Orders are claimed for
+sending under (holder, epoch) (see orders.order_claim), so a worker that
+stalled past its lease and woke up finds its claims refused and stops.
+"""
 
 import os
 import socket
@@ -6,67 +11,139 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from ..models import BrokerAccount, WorkerLease
+from .process import process_alive
 
-LEASE_TTL = timedelta(seconds=30)
+
+def lease_ttl() -> timedelta:
+    return timedelta(seconds=settings.QMT_LEASE_TTL_SECONDS)
 
 
 class LeaseHeld(Exception):
     """Another worker holds the account; the message says who and until when."""
 
 
+class LeaseLost(Exception):
+    """Our lease expired and another worker took the account: stop sending at once."""
+
+
 @dataclass(frozen=True)
 class LeaseHolder:
-    name: str
+    name: str  # host:pid:token
 
     @classmethod
     def for_this_process(cls) -> "LeaseHolder":
         return cls(f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
+    @property
+    def host(self) -> str:
+        return self.name.rsplit(":", 2)[0] if self.name.count(":") >= 2 else ""
+
+    @property
+    def pid(self) -> int | None:
+        parts = self.name.rsplit(":", 2)
+        return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+@dataclass(frozen=True)
+class Fence:
+    """What a send is claimed under: our holder name and the epoch our acquisition got."""
+
+    holder: str
+    epoch: int
+    took_over_from: str = ""  # set when this acquisition took an unexpired or expired lease from another
+
+
+def holder_is_dead(name: str) -> bool:
+    """True only when `name` is a process on this host that no longer exists (never a guess about other hosts)."""
+    holder = LeaseHolder(name)
+    if holder.host != socket.gethostname() or holder.pid is None:
+        return False
+    return not process_alive(holder.pid)
+
+
+def _local(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}"
+
 
 def lease_acquire(
-    *, account: BrokerAccount, holder: LeaseHolder, now: datetime, ttl: timedelta = LEASE_TTL
-) -> None:
-    """Take the account's lease, or raise LeaseHeld while another holder's lease is unexpired."""
+    *, account: BrokerAccount, holder: LeaseHolder, now: datetime, ttl: timedelta | None = None
+) -> Fence:
+    """Take the account's lease and return the fence to send under, or raise LeaseHeld.
+
+    A lease still unexpired is taken over at once only when its holder is a
+    process of this host that no longer exists (a crash and restart); the
+    takeover is recorded in `took_over_from`.
+    """
+    ttl = ttl or lease_ttl()
     try:
         with transaction.atomic():
             lease = WorkerLease.objects.select_for_update().filter(account=account).first()
             if lease is None:
-                WorkerLease.objects.create(
+                lease = WorkerLease.objects.create(
                     account=account,
                     holder=holder.name,
                     acquired_at=now,
                     heartbeat_at=now,
                     expires_at=now + ttl,
+                    epoch=1,
                 )
-                return
-            if lease.holder != holder.name and lease.expires_at > now:
-                raise LeaseHeld(
-                    f"account {account.name} is run by worker {lease.holder} "
-                    f"(last heartbeat {lease.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}, lease expires {lease.expires_at:%H:%M:%S})"
-                )
+                return Fence(holder.name, lease.epoch)
+            took_over_from = ""
+            if lease.holder != holder.name:
+                if lease.expires_at > now and not holder_is_dead(lease.holder):
+                    raise LeaseHeld(
+                        f"account {account.name} is run by worker {lease.holder} "
+                        f"(last heartbeat {_local(lease.heartbeat_at)}, lease expires {_local(lease.expires_at)})"
+                    )
+                reason = "its lease expired" if lease.expires_at <= now else "its process no longer exists"
+                took_over_from = f"{lease.holder} at {_local(now)} ({reason})"
             lease.holder, lease.acquired_at, lease.heartbeat_at, lease.expires_at = (
                 holder.name,
                 now,
                 now,
                 now + ttl,
             )
-            lease.save()
+            lease.epoch += 1
+            lease.status = ""
+            fields = ["holder", "acquired_at", "heartbeat_at", "expires_at", "epoch", "status"]
+            if took_over_from:
+                lease.took_over_from = took_over_from[:300]
+                fields.append("took_over_from")
+            lease.save(update_fields=fields)
+            return Fence(holder.name, lease.epoch, took_over_from)
     except IntegrityError:
         # Two workers raced to create the first lease row; the loser sees the winner.
         raise LeaseHeld(f"account {account.name} was just taken by another worker")
 
 
 def lease_renew(
-    *, account: BrokerAccount, holder: LeaseHolder, now: datetime, ttl: timedelta = LEASE_TTL
+    *,
+    account: BrokerAccount,
+    fence: Fence,
+    now: datetime,
+    ttl: timedelta | None = None,
+    status: str | None = None,
 ) -> bool:
-    """Extend our lease; False means we lost it (expired and taken over) and must stop trading."""
-    updated = WorkerLease.objects.filter(account=account, holder=holder.name).update(
-        heartbeat_at=now, expires_at=now + ttl
+    """Extend our lease (and report `status`); False means we lost it and must stop trading."""
+    changes = {"heartbeat_at": now, "expires_at": now + (ttl or lease_ttl())}
+    if status is not None:
+        changes["status"] = status[:300]
+    updated = WorkerLease.objects.filter(account=account, holder=fence.holder, epoch=fence.epoch).update(
+        **changes
     )
     return updated == 1
+
+
+def lease_valid_filter(*, account: BrokerAccount, fence: Fence, now: datetime):
+    """Our lease, only while it is ours, at our epoch and unexpired: what a send is fenced by."""
+    return WorkerLease.objects.filter(
+        account=account, holder=fence.holder, epoch=fence.epoch, expires_at__gt=now
+    )
 
 
 def lease_release(*, account: BrokerAccount, holder: LeaseHolder) -> None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,12 +19,14 @@ from ..brokers.base import (
     BrokerDisconnected,
     BrokerError,
     BrokerEvent,
+    BrokerNotConnected,
     BrokerOrder,
     BrokerTrade,
     OrderRequest,
 )
 from ..models import FINAL_STATUSES, BrokerAccount, Fill, ManagedCode, Order, OrderEvent, OrderStatus, Round
 from ..planner import PlannedOrder
+from .lease import Fence, LeaseLost, holder_is_dead, lease_renew, lease_valid_filter
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +85,56 @@ def orders_create(
     return orders
 
 
-def order_send(*, order: Order, broker: Broker, now: datetime) -> None:
-    """Send one stored order. A disconnect leaves it CREATED for reconciliation (it may or may not have arrived)."""
+def order_claim(*, order: Order, fence: Fence, now: datetime) -> bool:
+    """Claim a stored order for sending: CREATED → SENDING, only while `fence` is the account's valid lease.
+
+    One conditional UPDATE, so a worker whose lease was taken over (a new
+    epoch) can never claim, whatever it believes (DESIGN §5.3).
+    """
+    claimed = (
+        Order.objects.filter(pk=order.pk, status=OrderStatus.CREATED)
+        .filter(Exists(lease_valid_filter(account=order.account_id, fence=fence, now=now)))
+        .update(
+            status=OrderStatus.SENDING,
+            claimed_by=fence.holder,
+            claim_epoch=fence.epoch,
+            claimed_at=now,
+            updated_at=now,
+        )
+    )
+    if claimed:
+        order.status, order.claimed_by, order.claim_epoch, order.claimed_at = (
+            OrderStatus.SENDING,
+            fence.holder,
+            fence.epoch,
+            now,
+        )
+    return bool(claimed)
+
+
+def _mine(order: Order, fence: Fence):
+    return Order.objects.filter(
+        pk=order.pk, status=OrderStatus.SENDING, claimed_by=fence.holder, claim_epoch=fence.epoch
+    )
+
+
+def order_send(*, order: Order, broker: Broker, fence: Fence, now: datetime) -> None:
+    """Claim one stored order, then send it. Raises LeaseLost (nothing sent) when the claim is refused.
+
+    A call that times out or loses the connection leaves the order SENDING: it
+    may have arrived, so only reconciliation by its key decides (never re-sent blind).
+    """
+    if not order_claim(order=order, fence=fence, now=now):
+        # Still ours but expired (we were slow, nobody took over)? Renew once and retry.
+        if not (
+            lease_renew(account=order.account, fence=fence, now=now)
+            and order_claim(order=order, fence=fence, now=now)
+        ):
+            raise LeaseLost(
+                f"order {order.key} not sent: the lease of account {order.account.name} is no longer "
+                f"ours (epoch {fence.epoch}); another worker took over, stopping at once"
+            )
+    _event(order, f"claimed for sending by {fence.holder} (lease epoch {fence.epoch})")
     request = OrderRequest(
         key=order.key,
         code=order.code,
@@ -94,20 +145,37 @@ def order_send(*, order: Order, broker: Broker, now: datetime) -> None:
     )
     try:
         broker_order_id = broker.place_order(request)
-    except BrokerDisconnected:
+    except BrokerNotConnected:
+        # Refused before the call: certainly not sent, so give the claim back.
+        _mine(order, fence).update(
+            status=OrderStatus.CREATED, claimed_by="", claim_epoch=None, claimed_at=None
+        )
+        order.status = OrderStatus.CREATED
+        raise
+    except BrokerDisconnected as exc:
+        order.message = f"outcome unknown ({exc}); waiting for the broker to report it by key"
+        _mine(order, fence).update(message=order.message, updated_at=timezone.now())
+        _event(order, order.message)
         raise
     except BrokerError as exc:
         order.status, order.message = OrderStatus.SEND_FAILED, str(exc)
-        order.save(update_fields=["status", "message", "updated_at"])
+        _mine(order, fence).update(status=order.status, message=order.message, updated_at=timezone.now())
         _event(order, f"send failed: {exc}")
         logger.warning("order %s send failed: %s", order.key, exc)
         _notify_rejected(order)
         return
-    order.broker_order_id = broker_order_id
-    order.sent_at = now
-    if order.status == OrderStatus.CREATED:
-        order.status = OrderStatus.UNREPORTED
-    order.save(update_fields=["broker_order_id", "sent_at", "status", "updated_at"])
+    updated = _mine(order, fence).update(
+        broker_order_id=broker_order_id,
+        sent_at=now,
+        status=OrderStatus.UNREPORTED,
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        # Reconciled or updated by a broker event meanwhile: keep that status, only fill in the id.
+        Order.objects.filter(pk=order.pk, broker_order_id__isnull=True).update(
+            broker_order_id=broker_order_id, sent_at=now
+        )
+    order.refresh_from_db(fields=["broker_order_id", "sent_at", "status"])
     _event(order, f"sent, broker order id {broker_order_id}")
 
 
@@ -178,6 +246,7 @@ def _orders_by_broker_keys(account: BrokerAccount, remarks: set[str], ids: set[i
 class ReconcileReport:
     linked: list[str] = field(default_factory=list)  # stored-but-unconfirmed orders found at the broker
     never_sent: list[str] = field(default_factory=list)  # stored orders the broker never received
+    unknown: list[str] = field(default_factory=list)  # claimed orders not (yet) at the broker
     updated: int = 0
     new_fills: int = 0
 
@@ -199,23 +268,21 @@ def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileRepo
             by_id.get(order.broker_order_id) if order.broker_order_id else None
         )
         if update is not None:
-            if order.status == OrderStatus.CREATED or order.broker_order_id is None:
+            if order.status in (OrderStatus.CREATED, OrderStatus.SENDING) or order.broker_order_id is None:
                 report.linked.append(order.key)
             report.updated += order_apply(order=order, update=update)
         elif order.status == OrderStatus.CREATED:
-            order.status, order.message = (
-                OrderStatus.NOT_SENT,
-                "not found at the broker after a restart: never sent",
-            )
-            order.save(update_fields=["status", "message", "updated_at"])
-            _event(order, order.message)
-            report.never_sent.append(order.key)
-        elif order.sent_at and timezone.localtime(order.sent_at).date() < timezone.localdate():
+            # Never claimed, so never sent: only a claim (under the current lease) may send it.
+            if _status_move(order, OrderStatus.CREATED, OrderStatus.NOT_SENT, NEVER_SENT):
+                report.never_sent.append(order.key)
+        elif order.status == OrderStatus.SENDING and order.broker_order_id is None:
+            _reconcile_sending(order, report)
+        elif (order.sent_at or order.claimed_at) and timezone.localtime(
+            order.sent_at or order.claimed_at
+        ).date() < timezone.localdate():
             # Day orders expire at the close; the holdings report is the truth for fills.
-            order.status = OrderStatus.PART_CANCEL if order.filled_volume else OrderStatus.CANCELED
-            order.message = "not among today's broker orders: expired at the close"
-            order.save(update_fields=["status", "message", "updated_at"])
-            _event(order, order.message)
+            status = OrderStatus.PART_CANCEL if order.filled_volume else OrderStatus.CANCELED
+            _status_move(order, order.status, status, "not among today's broker orders: expired at the close")
     orders_by_key, orders_by_id = _orders_by_broker_keys(
         account, {t.remark for t in trades if t.remark}, {t.broker_order_id for t in trades}
     )
@@ -236,6 +303,49 @@ def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileRepo
             "reconciled account %s: linked %s, never sent %s", account.name, report.linked, report.never_sent
         )
     return report
+
+
+NEVER_SENT = "not found at the broker after a restart: never sent"
+
+
+def _status_move(order: Order, old: int, new: int, message: str) -> bool:
+    """Change the status only if nobody changed it meanwhile (a claim, a broker event)."""
+    moved = Order.objects.filter(pk=order.pk, status=old).update(
+        status=new, message=message, updated_at=timezone.now()
+    )
+    if moved:
+        order.status, order.message = new, message
+        _event(order, message)
+    return bool(moved)
+
+
+def _reconcile_sending(order: Order, report: ReconcileReport) -> None:
+    """A claimed order the broker does not list: never sent only if its claimer is provably gone.
+
+    A claimer that may still be alive (a stalled worker on another host, or a
+    call of ours that timed out) may still deliver it: the order stays open,
+    blocking new rounds, until the broker lists it or the day ends.
+    """
+    if order.claimed_at and timezone.localtime(order.claimed_at).date() < timezone.localdate():
+        _status_move(
+            order,
+            OrderStatus.SENDING,
+            OrderStatus.NOT_SENT,
+            "claimed on an earlier day, never reached the broker",
+        )
+        report.never_sent.append(order.key)
+        return
+    if holder_is_dead(order.claimed_by):
+        message = f"claimed by {order.claimed_by}, whose process no longer exists, and not at the broker: never sent"
+        if _status_move(order, OrderStatus.SENDING, OrderStatus.NOT_SENT, message):
+            report.never_sent.append(order.key)
+        return
+    waiting = f"claimed by {order.claimed_by} but not (yet) at the broker: waiting for it to appear, never re-sent blind"
+    if not order.message.startswith("outcome unknown") and order.message != waiting:
+        Order.objects.filter(pk=order.pk, status=OrderStatus.SENDING).update(message=waiting)
+        order.message = waiting
+        _event(order, waiting)
+    report.unknown.append(order.key)
 
 
 def events_apply(*, account: BrokerAccount, events: list[BrokerEvent]) -> int:

@@ -18,6 +18,8 @@ from qmtjq.notifications import EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
 from .. import planner, selectors
 from ..brokers.base import Broker
 from ..models import BrokerAccount, Order, OrderStatus, Round
+from .holds import codes_held, holds_update, plan_without_held
+from .lease import Fence
 from .orders import order_send, orders_create
 from .state import account_state_record
 
@@ -101,11 +103,16 @@ def round_run(
     trigger: str,
     dry_run: bool = False,
     approved: Round | None = None,
+    fence: Fence | None = None,
 ) -> RoundOutcome:
     """Plan against FRESH broker state and, unless dry-run, record the round and send its orders.
 
     The caller guarantees there is no open own order and trading is allowed now.
+    Every send is claimed under `fence` (the caller's lease); a refused claim
+    raises LeaseLost and the rest of the round is not sent.
     """
+    if fence is None and not dry_run:
+        raise ValueError("sending a round needs the fence of the account's lease")
     asset, positions = broker.query_asset(), broker.query_positions()
     holdings = account_state_record(account=account, asset=asset, positions=positions, now=now)
     subs = selectors.subscribed_targets(account=account)
@@ -116,6 +123,10 @@ def round_run(
     wanted_codes = {line.code for sub in subs for line in sub.lines} | set(view.holdings)
     quotes = quote_source(sorted(wanted_codes)) if wanted_codes else {}
     plan = planner.plan_round(subscriptions=subs, account=view, quotes=quotes, policy=policy, now=now)
+    held = codes_held(account=account, now=now)
+    if not dry_run:
+        held |= holds_update(account=account, codes={o.code for o in plan.orders} - set(held), now=now)
+    plan_without_held(plan, held)
     if (
         approved is not None
         and plan.status is planner.PlanStatus.PLACE
@@ -183,7 +194,7 @@ def round_run(
         _notify_round(account, round_.status, round_.message)
     # Stored (committed) first, then sent: a crash in between is reconciled by key.
     for order in orders:
-        order_send(order=order, broker=broker, now=timezone.now())
+        order_send(order=order, broker=broker, fence=fence, now=timezone.now())
     logger.info(
         "round %s account=%s status=%s orders=%d skips=%d",
         round_.pk,
@@ -195,8 +206,9 @@ def round_run(
     return RoundOutcome(plan, round_, orders)
 
 
-def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> None:
-    """Mark placed rounds finished once all their orders are final."""
+def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> int:
+    """Mark placed rounds finished once all their orders are final; returns how many finished now."""
+    finished = 0
     for round_ in Round.objects.filter(account=account, status=Round.Status.PLACED, finished_at__isnull=True):
         if selectors.open_orders(account=account).filter(round=round_).exists():
             continue
@@ -212,6 +224,8 @@ def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> None:
             _notify_round(account, Round.Status.FAILED, message)
         else:
             Round.objects.filter(pk=round_.pk).update(finished_at=now)
+        finished += 1
+    return finished
 
 
 def round_approve(*, round_: Round, user) -> None:

@@ -381,7 +381,7 @@ def test_reconnect_backs_off_slowly_outside_sessions(paper_account, monkeypatch,
     worker._wait = wait
     worker.run_forever()
     assert waits == [expected]
-    assert "broker disconnected" in lines[0]
+    assert "broker unreachable" in lines[0]
 
 
 def test_kill_switch_does_not_slow_reconnects(paper_account, monkeypatch):

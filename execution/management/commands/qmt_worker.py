@@ -6,18 +6,20 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from execution.brokers.base import BrokerError
+from execution.brokers.base import BrokerDisconnected, BrokerError
 from execution.models import BrokerAccount
 from execution.runtime import broker_for, quote_source_for
 from execution.services.lease import LeaseHeld
-from execution.worker import EXIT_BLOCKED, EXIT_CONVERGED, EXIT_LEASE, Worker, WorkerConfig
+from execution.worker import EXIT_BLOCKED, EXIT_BROKER, EXIT_CONVERGED, EXIT_LEASE, Worker, WorkerConfig
 
 
 class Command(BaseCommand):
     help = (
         "Converge one broker account to its strategies' targets through xtquant (live) or the paper broker. "
-        "Exit codes with --once: 0 converged, 2 another worker holds the account, 3 blocked/held/not trading, "
-        "4 timed out with orders open."
+        "Exit codes: 0 converged (--once) or stopped, 2 another worker holds or took over the account, "
+        "3 blocked/held/not trading (--once), 4 timed out with orders open (--once), "
+        "5 MiniQMT unreachable or disconnected (--once, --dry-run). Without --once an unreachable MiniQMT "
+        "is retried with backoff."
     )
 
     def add_arguments(self, parser):
@@ -60,11 +62,13 @@ class Command(BaseCommand):
         try:
             worker.start()
         except LeaseHeld as exc:
+            restore()
             self.stderr.write(str(exc))
             sys.exit(EXIT_LEASE)
-        except BrokerError as exc:
+        except BrokerError as exc:  # not a disconnect (those are retried): e.g. xtquant missing
             worker.stop()
-            raise CommandError(f"cannot connect to the broker: {exc}")
+            restore()
+            raise CommandError(f"cannot use the broker: {exc}")
         mode = "once" if once else f"every {interval:g} s"
         self.stdout.write(
             f"worker for {broker_account} started ({mode}); Ctrl+C stops after the current step"
@@ -96,13 +100,16 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(warning))
 
     def _dry_run(self, worker: Worker) -> None:
-        worker.broker.connect()
         try:
+            worker.broker.connect()
             outcome = worker.dry_run()
+        except BrokerDisconnected as exc:
+            self.stderr.write(f"broker unreachable: {exc}")
+            sys.exit(EXIT_BROKER)
         finally:
             worker.broker.close()
         plan = outcome.plan
-        self.stdout.write(f"dry run: {plan.status} {plan.message}")
+        self.stdout.write(f"dry run: {_plan_summary(plan)}")
         for order in plan.orders:
             self.stdout.write(
                 f"  would {order.side} {order.code} {order.volume} @ {order.limit_price} ({order.price_source})"
@@ -123,3 +130,24 @@ class Command(BaseCommand):
 
         previous = signal.signal(signal.SIGINT, handler)
         return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _plan_summary(plan) -> str:
+    """One line a person reads: what the round would do, and why when it would do nothing."""
+    from execution.planner import PlanStatus
+
+    if plan.status is PlanStatus.PLACE:
+        sells = sum(1 for o in plan.orders if o.side == "sell")
+        text = (
+            f"would place {len(plan.orders)} order(s) ({sells} sell, {len(plan.orders) - sells} buy), "
+            f"value {plan.traded_value:,.2f}"
+        )
+    elif plan.status is PlanStatus.CONVERGED:
+        text = "nothing to place: the account matches its target"
+    elif plan.status is PlanStatus.HOLD:
+        text = "would wait for approval"
+    else:
+        text = "blocked"
+    if plan.skips:
+        text += f"; {len(plan.skips)} line(s) skipped"
+    return f"{text}: {plan.message}" if plan.message else text

@@ -190,6 +190,10 @@ class FakeMiniQmt:
         self._order_faults = deque()  # ("reject" | "refuse", message) for the next orders
         self._cancel_faults = deque()  # messages for the next cancels
         self._lock = threading.RLock()
+        self._answering = threading.Event()  # cleared while MiniQMT hangs (see stall)
+        self._answering.set()
+        self._deliver_stalled = True
+        self.stalled_calls = []  # requests that arrived while hung
         _terminals[self.userdata_path] = self
 
     # -- set-up and steering (tests) ------------------------------------------
@@ -230,6 +234,23 @@ class FakeMiniQmt:
                 client.connected = False
                 if notify:
                     client.deliver("Disconnected")
+
+    def stall(self):
+        """MiniQMT stops answering: every native call (connect, requests) blocks until resume()."""
+        self._answering.clear()
+
+    def resume(self, *, deliver=True):
+        """MiniQMT answers again; with deliver=False the requests made while hung are lost unanswered."""
+        self._deliver_stalled = deliver
+        self._answering.set()
+
+    def gate(self, request):
+        """Called by the client before each native call; False means drop the request (it never arrives)."""
+        if self._answering.is_set():
+            return True
+        self.stalled_calls.append(request)
+        self._answering.wait()
+        return self._deliver_stalled
 
     def push(self, account_id, topic, payload):
         """Push any object (even a broken one) to the sessions subscribed to the account."""
@@ -296,6 +317,7 @@ class FakeMiniQmt:
         return [c for c in self.clients if c.connected]
 
     def shutdown(self):
+        self.resume(deliver=False)
         for client in list(self.clients):
             client.stop()
         _terminals.pop(self.userdata_path, None)

@@ -131,6 +131,8 @@ class XtQuantAsyncClient:
 
     def connect(self):
         self._record("connect")
+        if not self._gate("connect"):
+            return -1
         if self.terminal is None:
             return -1  # no MiniQMT running at this userdata path
         return self.terminal.attach(self)
@@ -141,16 +143,22 @@ class XtQuantAsyncClient:
     # -- requests: every answer goes through the IO thread, keyed by seq ----
     def subscribeWithSeq(self, seq, req):
         self._record("subscribeWithSeq")
+        if not self._gate("subscribeWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         result = self.terminal.subscribe(self, req.m_strAccountID) if self.terminal else -1
         self.deliver("SubscribeResp", seq, result)
 
     def unsubscribeWithSeq(self, seq, req):
         self._record("unsubscribeWithSeq")
+        if not self._gate("unsubscribeWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         self.subscribed.discard(req.m_strAccountID)
         self.deliver("UnsubscribeResp", seq, 0)
 
     def orderStockWithSeq(self, seq, req):
         self._record("orderStockWithSeq")
+        if not self._gate("orderStockWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         if self.terminal is None or not self.connected:
             resp = OrderStockResp(
                 req.m_strAccountID, -1, req.m_strStrategyName, req.m_strOrderRemark, "未连接"
@@ -161,6 +169,8 @@ class XtQuantAsyncClient:
 
     def cancelOrderStockWithSeq(self, seq, req):
         self._record("cancelOrderStockWithSeq")
+        if not self._gate("cancelOrderStockWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         if self.terminal is None or not self.connected:
             self.deliver(
                 "CancelOrderStockResp", seq, CancelOrderStockResp(req.m_strAccountID, -3, req.m_nOrderID)
@@ -170,18 +180,26 @@ class XtQuantAsyncClient:
 
     def queryStockAssetWithSeq(self, seq, req):
         self._record("queryStockAssetWithSeq")
+        if not self._gate("queryStockAssetWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         self.deliver("QueryStockAsset", seq, self._query("asset", req))
 
     def queryStockOrdersWithSeq(self, seq, req):
         self._record("queryStockOrdersWithSeq")
+        if not self._gate("queryStockOrdersWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         self.deliver("QueryStockOrders", seq, self._query("orders", req))
 
     def queryStockTradesWithSeq(self, seq, req):
         self._record("queryStockTradesWithSeq")
+        if not self._gate("queryStockTradesWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         self.deliver("QueryStockTrades", seq, self._query("trades", req))
 
     def queryStockPositionsWithSeq(self, seq, req):
         self._record("queryStockPositionsWithSeq")
+        if not self._gate("queryStockPositionsWithSeq"):
+            return  # lost while MiniQMT hung: never answered
         self.deliver("QueryStockPositions", seq, self._query("positions", req))
 
     # -- plumbing ------------------------------------------------------------
@@ -209,6 +227,10 @@ class XtQuantAsyncClient:
             except Exception as exc:  # the native layer ignores what a handler raises
                 if self.terminal is not None:
                     self.terminal.handler_errors.append((topic, exc))
+
+    def _gate(self, request):
+        """A hung MiniQMT blocks the calling thread here, as the native client does (see FakeMiniQmt.stall)."""
+        return self.terminal.gate(request) if self.terminal is not None else True
 
     def _record(self, request):
         if self.terminal is not None:
