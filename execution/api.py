@@ -2,11 +2,11 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from positions.api import format_time
 from positions.authentication import ClientAuth
-from qmtjq.api import ApiError
+from qmtjq.api import ApiError, ApiView
+from qmtjq.validation import PAGE_MAX, query_page
 
 from . import selectors
 from .filters import orders_filter
@@ -33,7 +33,7 @@ def _money(value) -> float | None:
     return float(value) if value is not None else None
 
 
-class AccountPositionsApi(APIView):
+class AccountPositionsApi(ApiView):
     @extend_schema(
         summary="An account's cash and holdings as last reported by its worker", responses={200: dict}
     )
@@ -65,7 +65,7 @@ class AccountPositionsApi(APIView):
         )
 
 
-class AccountDriftApi(APIView):
+class AccountDriftApi(ApiView):
     @extend_schema(summary="Target vs actual per code for an account", responses={200: dict})
     def get(self, request, name: str):
         _require_unscoped(request)
@@ -109,7 +109,7 @@ def _order_out(order) -> dict:
     }
 
 
-class OrdersApi(APIView):
+class OrdersApi(ApiView):
     @extend_schema(
         summary="Order history, newest first, 100 per page",
         parameters=[
@@ -119,7 +119,7 @@ class OrdersApi(APIView):
             OpenApiParameter("side", str, enum=["buy", "sell"]),
             OpenApiParameter("code", str),
             OpenApiParameter("since", str, description="ISO 8601 datetime"),
-            OpenApiParameter("page", int),
+            OpenApiParameter("page", int, description=f"1 to {PAGE_MAX}, default 1"),
         ],
         responses={200: dict},
     )
@@ -130,10 +130,7 @@ class OrdersApi(APIView):
         )
         if errors:
             raise ApiError("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        page_text = request.query_params.get("page", "1")
-        if not page_text.isdigit() or int(page_text) < 1:
-            raise ApiError("page: must be a positive whole number")
-        page = int(page_text)
+        page = query_page(request.query_params)
         count = queryset.count()
         start = (page - 1) * ORDERS_PAGE_SIZE
         rows = list(queryset[start : start + ORDERS_PAGE_SIZE])

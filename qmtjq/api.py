@@ -2,11 +2,15 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from .validation import InputError, json_parse, query_params_check, text_check
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +27,27 @@ class ApiError(Exception):
             self.status_code = status_code
 
 
+class ApiView(APIView):
+    """Base of every API view: after auth, every query and path parameter is checked before the handler runs."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        query_params_check(request.query_params)
+        for field, value in kwargs.items():
+            if isinstance(value, str):
+                text_check(value, field, max_length=200)
+
+
+def request_json(request) -> object:
+    """The request's JSON body, size-checked (413) and decoded strictly (400 naming the field)."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isascii() or not length.isdigit():
+        raise ApiError("Content-Length: must be a whole number of bytes")
+    if int(length) > settings.API_MAX_BODY_BYTES:
+        raise ApiError("request body is larger than 1 MiB", 413)
+    return json_parse(request.body)
+
+
 def _flatten(detail) -> str:
     if isinstance(detail, dict):
         return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
@@ -34,6 +59,8 @@ def _flatten(detail) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, ApiError):
         return Response({"error": exc.message}, status=exc.status_code)
+    if isinstance(exc, InputError):
+        return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"error": "request body is larger than 1 MiB"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
