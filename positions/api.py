@@ -13,7 +13,15 @@ from . import selectors, services
 from .authentication import ClientAuth, client_ip
 from .models import Strategy
 from .permissions import IsApiClient
-from .validation import parse_upload, validate_strategy_name
+from .schema import text_param_schema
+from .validation import (
+    MAX_VOLUME,
+    SECURITY_NAME_MAX,
+    SNAPSHOT_ID_RE,
+    STRATEGY_NAME_MAX,
+    parse_upload,
+    validate_strategy_name,
+)
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -53,12 +61,20 @@ def _strategy_out(strategy: Strategy) -> dict:
 _position_in = inline_serializer(
     "PositionIn",
     {
-        "code": serializers.CharField(help_text="600000.XSHG, 000001.SZ, sh600000 ..."),
-        "volume": serializers.IntegerField(min_value=0),
+        "code": serializers.CharField(
+            min_length=6, max_length=16, help_text="600000.XSHG, 000001.SZ, sh600000 ..."
+        ),
+        "volume": serializers.IntegerField(min_value=0, max_value=MAX_VOLUME - 1),
         "cost": serializers.FloatField(min_value=0),
-        "name": serializers.CharField(required=False),
+        "name": serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=SECURITY_NAME_MAX,
+            help_text="No control or invisible formatting characters.",
+        ),
     },
 )
+STRATEGY_NAME_SCHEMA = text_param_schema(max_length=STRATEGY_NAME_MAX, pattern=r"^[^/]+$")
 _error_out = inline_serializer("Error", {"error": serializers.CharField()})
 
 
@@ -69,11 +85,17 @@ class PositionsUpdateApi(ApiView):
         request=inline_serializer(
             "PositionsUpdateIn",
             {
-                "strategy_name": serializers.CharField(max_length=100),
+                "strategy_name": serializers.CharField(
+                    min_length=1,
+                    max_length=STRATEGY_NAME_MAX,
+                    help_text="No '/', control or invisible formatting characters; no surrounding spaces.",
+                ),
                 "positions": _position_in.__class__(many=True),
                 "total_value": serializers.FloatField(required=False, allow_null=True),
                 "cash": serializers.FloatField(required=False, allow_null=True),
-                "snapshot_id": serializers.CharField(required=False, max_length=64),
+                "snapshot_id": serializers.RegexField(
+                    SNAPSHOT_ID_RE.pattern, required=False, min_length=1, max_length=64
+                ),
             },
         ),
         responses={
@@ -130,6 +152,7 @@ class PositionsUpdateApi(ApiView):
 class StrategyPositionsApi(ApiView):
     @extend_schema(
         summary="A strategy's current target positions",
+        parameters=[OpenApiParameter("name", STRATEGY_NAME_SCHEMA, OpenApiParameter.PATH)],
         responses={200: dict, 403: _error_out, 404: _error_out},
     )
     def get(self, request, name: str):
@@ -147,7 +170,13 @@ class StrategyPositionsApi(ApiView):
 class TotalPositionsApi(ApiView):
     @extend_schema(
         summary="Sum of current targets over strategies",
-        parameters=[OpenApiParameter("strategies", str, description="Comma-separated strategy names")],
+        parameters=[
+            OpenApiParameter(
+                "strategies",
+                text_param_schema(max_length=10_000),
+                description="Comma-separated strategy names",
+            )
+        ],
         responses={200: dict, 403: _error_out, 404: _error_out},
     )
     def get(self, request):

@@ -83,3 +83,46 @@ def exception_handler(exc, context):
         detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
         response.data = {"error": _flatten(detail)}
     return response
+
+
+# --- Django's own error pages, as JSON under /api/ ----------------------------------------------
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/v1/")
+
+
+def _json_or(default_view, status_code: int, message: str):
+    from django.http import JsonResponse
+
+    def view(request, *args, **kwargs):
+        if _is_api(request):
+            return JsonResponse({"error": message}, status=status_code)
+        return default_view(request, *args, **kwargs)
+
+    return view
+
+
+def _defaults():
+    from django.views import defaults
+
+    return defaults
+
+
+def not_found(request, exception=None):
+    """An unknown /api/ path is JSON like every other API answer; pages keep Django's page."""
+    return _json_or(_defaults().page_not_found, 404, "no such API endpoint")(request, exception)
+
+
+def bad_request(request, exception=None):
+    return _json_or(_defaults().bad_request, 400, "bad request")(request, exception)
+
+
+def permission_denied(request, exception=None):
+    return _json_or(_defaults().permission_denied, 403, "permission denied")(request, exception)
+
+
+def server_error(request):
+    return _json_or(_defaults().server_error, 500, "internal server error; the server log has the details")(
+        request
+    )

@@ -2,12 +2,13 @@
 
 from datetime import date
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from positions.authentication import client_ip
 from positions.permissions import IsApiClient
+from positions.schema import text_param_schema
 from qmtjq.api import ApiError, ApiView, request_json
 from qmtjq.validation import InputError, text_check
 
@@ -40,18 +41,24 @@ class SelectionApi(ApiView):
         request=inline_serializer(
             "SelectionIn",
             {
-                "trade_date": serializers.DateField(),
+                "trade_date": serializers.DateField(help_text="YYYY-MM-DD"),
                 "bonds": inline_serializer(
                     "SelectedBondIn",
                     {
-                        "code": serializers.CharField(),
-                        "name": serializers.CharField(required=False),
-                        "rank": serializers.IntegerField(required=False, min_value=1),
+                        "code": serializers.CharField(min_length=6, max_length=16),
+                        "name": serializers.CharField(
+                            required=False,
+                            allow_blank=True,
+                            max_length=BOND_NAME_MAX,
+                            help_text="No control or invisible formatting characters.",
+                        ),
+                        "rank": serializers.IntegerField(required=False, min_value=1, max_value=RANK_MAX),
                     },
                     many=True,
                 ),
             },
         ),
+        parameters=[OpenApiParameter("name", text_param_schema(max_length=100), OpenApiParameter.PATH)],
         responses={200: dict},
     )
     def post(self, request, name: str):

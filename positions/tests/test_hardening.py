@@ -165,3 +165,18 @@ def test_orders_filters_never_500(client, key, params, field):
     response = client.get("/api/v1/orders", params, HTTP_X_API_KEY=key)
     assert response.status_code == 400, response.content[:300]
     assert field in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing", "/api/v1/rotation//selection", "/api/v1/positions/strategy/"]
+)
+def test_unknown_api_paths_answer_json_404(client, path):
+    """Routing misses under /api/ are JSON like every other API answer."""
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json() == {"error": "no such API endpoint"}
+
+
+def test_unknown_page_paths_keep_the_html_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
