@@ -30,3 +30,12 @@ def staff_user(db, django_user_model):
 @pytest.fixture
 def superuser(db, django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache, keyed by client pk, and pks repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

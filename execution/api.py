@@ -2,15 +2,18 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from positions.api import format_time
 from positions.authentication import ClientAuth
-from qmtjq.api import ApiError
+from positions.schema import text_param_schema
+from qmtjq.api import ApiError, ApiView
+from qmtjq.validation import PAGE_MAX, query_page
 
 from . import selectors
 from .filters import orders_filter
 from .models import AccountState, BrokerAccount, Order
+
+ACCOUNT_NAME = OpenApiParameter("name", text_param_schema(max_length=100), OpenApiParameter.PATH)
 
 
 def _require_unscoped(request) -> None:
@@ -33,9 +36,11 @@ def _money(value) -> float | None:
     return float(value) if value is not None else None
 
 
-class AccountPositionsApi(APIView):
+class AccountPositionsApi(ApiView):
     @extend_schema(
-        summary="An account's cash and holdings as last reported by its worker", responses={200: dict}
+        summary="An account's cash and holdings as last reported by its worker",
+        parameters=[ACCOUNT_NAME],
+        responses={200: dict},
     )
     def get(self, request, name: str):
         _require_unscoped(request)
@@ -65,8 +70,10 @@ class AccountPositionsApi(APIView):
         )
 
 
-class AccountDriftApi(APIView):
-    @extend_schema(summary="Target vs actual per code for an account", responses={200: dict})
+class AccountDriftApi(ApiView):
+    @extend_schema(
+        summary="Target vs actual per code for an account", parameters=[ACCOUNT_NAME], responses={200: dict}
+    )
     def get(self, request, name: str):
         _require_unscoped(request)
         account = _account(name)
@@ -109,17 +116,31 @@ def _order_out(order) -> dict:
     }
 
 
-class OrdersApi(APIView):
+class OrdersApi(ApiView):
     @extend_schema(
         summary="Order history, newest first, 100 per page",
         parameters=[
-            OpenApiParameter("account", str),
-            OpenApiParameter("status", str, description="xtquant status code, 'open' or 'final'"),
-            OpenApiParameter("strategy", str),
+            OpenApiParameter("account", text_param_schema(max_length=100)),
+            OpenApiParameter(
+                "status",
+                text_param_schema(max_length=5, pattern=r"^([0-9]{2,3}|open|final)$"),
+                description="xtquant status code, 'open' or 'final'",
+            ),
+            OpenApiParameter("strategy", text_param_schema(max_length=100)),
             OpenApiParameter("side", str, enum=["buy", "sell"]),
-            OpenApiParameter("code", str),
-            OpenApiParameter("since", str, description="ISO 8601 datetime"),
-            OpenApiParameter("page", int),
+            OpenApiParameter(
+                "code",
+                text_param_schema(max_length=16),
+                description="A full code (600000.SH, 600000.XSHG) or its first digits",
+            ),
+            OpenApiParameter("date_from", {"type": "string", "format": "date"}),
+            OpenApiParameter("date_to", {"type": "string", "format": "date"}),
+            OpenApiParameter("since", {"type": "string", "format": "date-time"}, description="ISO 8601"),
+            OpenApiParameter(
+                "page",
+                {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 1},
+                description="ASCII digits only",
+            ),
         ],
         responses={200: dict},
     )
@@ -130,10 +151,7 @@ class OrdersApi(APIView):
         )
         if errors:
             raise ApiError("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        page_text = request.query_params.get("page", "1")
-        if not page_text.isdigit() or int(page_text) < 1:
-            raise ApiError("page: must be a positive whole number")
-        page = int(page_text)
+        page = query_page(request.query_params)
         count = queryset.count()
         start = (page - 1) * ORDERS_PAGE_SIZE
         rows = list(queryset[start : start + ORDERS_PAGE_SIZE])

@@ -1,11 +1,18 @@
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+
+from qmtjq import keys
 
 from . import services, tokens
 from .models import ApiClient, Strategy, TargetLine, TargetSnapshot, Upload
@@ -82,6 +89,7 @@ class ApiClientForm(forms.ModelForm):
             "strategies",
             "can_create_strategies",
             "rate_limit_per_minute",
+            "api_key_lifetime_days",
         ]
 
     def clean_public_key(self):
@@ -94,6 +102,15 @@ class ApiClientForm(forms.ModelForm):
         return pem
 
 
+class RotateKeyForm(forms.Form):
+    grace_hours = forms.IntegerField(
+        label=_("Old key keeps working for (hours)"),
+        min_value=0,
+        max_value=24 * 90,
+        help_text=_("0 stops the old key at once (a leaked key); otherwise both keys work until then."),
+    )
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
     form = ApiClientForm
@@ -103,24 +120,84 @@ class ApiClientAdmin(admin.ModelAdmin):
         "enabled",
         "require_v2",
         "all_strategies",
-        "api_key_prefix",
+        "valid_keys",
         "has_rsa_key",
         "last_used_at",
+        "last_auth_failure_at",
     ]
     list_filter = ["enabled", "require_v2", "all_strategies"]
     search_fields = ["name", "client_id"]
     autocomplete_fields = ["strategies"]
-    readonly_fields = ["api_key_prefix", "created_at", "last_used_at", "last_used_from", "tools"]
+    readonly_fields = [
+        "created_at",
+        "last_used_at",
+        "last_used_from",
+        "last_auth_failure",
+        "last_auth_failure_at",
+        "api_keys_table",
+        "tools",
+    ]
     actions = ["disable_clients", "enable_clients"]
     fieldsets = [
         (None, {"fields": ["name", "client_id", "enabled", "tools"]}),
-        (_("Authentication"), {"fields": ["api_key_prefix", "public_key", "require_v2"]}),
+        (
+            _("Authentication"),
+            {"fields": ["api_keys_table", "public_key", "require_v2", "api_key_lifetime_days"]},
+        ),
         (
             _("Scope"),
             {"fields": ["all_strategies", "strategies", "can_create_strategies", "rate_limit_per_minute"]},
         ),
-        (_("Usage"), {"fields": ["created_at", "last_used_at", "last_used_from"]}),
+        (
+            _("Usage"),
+            {
+                "fields": [
+                    "created_at",
+                    "last_used_at",
+                    "last_used_from",
+                    "last_auth_failure",
+                    "last_auth_failure_at",
+                ]
+            },
+        ),
     ]
+
+    @admin.display(description=_("API keys"))
+    def api_keys_table(self, obj):
+        """Every key of the client with its state: during a rotation's grace period two are valid."""
+        if not obj.pk:
+            return "-"
+        now = timezone.now()
+        labels = {"": _("valid"), "expired": _("expired"), "revoked": _("revoked")}
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}…</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    key.prefix,
+                    labels[key.problem(now)],
+                    date_format(timezone.localtime(key.created_at), "Y-m-d H:i"),
+                    date_format(timezone.localtime(key.expires_at), "Y-m-d H:i") if key.expires_at else "-",
+                    date_format(timezone.localtime(key.last_used_at), "Y-m-d H:i")
+                    if key.last_used_at
+                    else "-",
+                )
+                for key in obj.api_keys.all()
+            ),
+        )
+        header = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("key starts with"),
+            _("status"),
+            _("created at"),
+            _("expires at"),
+            _("last used at"),
+        )
+        return format_html('<table class="api-keys">{}{}</table>', header, rows)
+
+    @admin.display(description=_("valid API keys"))
+    def valid_keys(self, obj):
+        return ", ".join(f"{key.prefix}…" for key in obj.api_keys.filter(keys.key_valid_q(timezone.now())))
 
     @admin.display(boolean=True, description=_("RSA key"))
     def has_rsa_key(self, obj):
@@ -181,13 +258,19 @@ class ApiClientAdmin(admin.ModelAdmin):
         client = get_object_or_404(ApiClient, pk=pk)
         if not self.has_change_permission(request, client):
             return HttpResponse(status=403)
-        if request.method == "POST":
-            api_key = services.api_client_rotate_key(client=client)
-            self.log_change(request, client, "Rotated API key")
+        form = RotateKeyForm(
+            request.POST if request.method == "POST" else None,
+            initial={"grace_hours": settings.API_KEY_ROTATION_GRACE_HOURS},
+        )
+        if request.method == "POST" and form.is_valid():
+            grace = timedelta(hours=form.cleaned_data["grace_hours"])
+            api_key = services.api_client_rotate_key(client=client, grace=grace)
+            self.log_change(request, client, f"Rotated API key (old key valid for {grace})")
             return self._render_key(request, client, api_key)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
+            "form": form,
             "client": client,
             "title": _("Rotate the API key of %(name)s?") % {"name": client.name},
         }

@@ -5,15 +5,23 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from qmtjq.api import ApiError
+from qmtjq.api import ApiError, ApiView, request_json
+from qmtjq.validation import query_text
 
 from . import selectors, services
 from .authentication import ClientAuth, client_ip
 from .models import Strategy
 from .permissions import IsApiClient
-from .validation import UploadError, parse_json_body, parse_upload, validate_strategy_name
+from .schema import text_param_schema
+from .validation import (
+    MAX_VOLUME,
+    SECURITY_NAME_MAX,
+    SNAPSHOT_ID_RE,
+    STRATEGY_NAME_MAX,
+    parse_upload,
+    validate_strategy_name,
+)
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -53,27 +61,41 @@ def _strategy_out(strategy: Strategy) -> dict:
 _position_in = inline_serializer(
     "PositionIn",
     {
-        "code": serializers.CharField(help_text="600000.XSHG, 000001.SZ, sh600000 ..."),
-        "volume": serializers.IntegerField(min_value=0),
+        "code": serializers.CharField(
+            min_length=6, max_length=16, help_text="600000.XSHG, 000001.SZ, sh600000 ..."
+        ),
+        "volume": serializers.IntegerField(min_value=0, max_value=MAX_VOLUME - 1),
         "cost": serializers.FloatField(min_value=0),
-        "name": serializers.CharField(required=False),
+        "name": serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=SECURITY_NAME_MAX,
+            help_text="No control or invisible formatting characters.",
+        ),
     },
 )
+STRATEGY_NAME_SCHEMA = text_param_schema(max_length=STRATEGY_NAME_MAX, pattern=r"^[^/]+$")
 _error_out = inline_serializer("Error", {"error": serializers.CharField()})
 
 
-class PositionsUpdateApi(APIView):
+class PositionsUpdateApi(ApiView):
     permission_classes = [IsApiClient]
 
     @extend_schema(
         request=inline_serializer(
             "PositionsUpdateIn",
             {
-                "strategy_name": serializers.CharField(max_length=100),
+                "strategy_name": serializers.CharField(
+                    min_length=1,
+                    max_length=STRATEGY_NAME_MAX,
+                    help_text="No '/', control or invisible formatting characters; no surrounding spaces.",
+                ),
                 "positions": _position_in.__class__(many=True),
                 "total_value": serializers.FloatField(required=False, allow_null=True),
                 "cash": serializers.FloatField(required=False, allow_null=True),
-                "snapshot_id": serializers.CharField(required=False, max_length=64),
+                "snapshot_id": serializers.RegexField(
+                    SNAPSHOT_ID_RE.pattern, required=False, min_length=1, max_length=64
+                ),
             },
         ),
         responses={
@@ -101,13 +123,7 @@ class PositionsUpdateApi(APIView):
         summary="Upload a strategy's target positions",
     )
     def post(self, request):
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.API_MAX_BODY_BYTES:
-            raise ApiError("request body is larger than 1 MiB", 413)
-        try:
-            upload = parse_upload(parse_json_body(request.body))
-        except UploadError as exc:
-            raise ApiError(str(exc))
+        upload = parse_upload(request_json(request))
         auth = request.auth
         result = services.snapshot_ingest(
             upload=upload, client=auth.client, auth_type=auth.auth_type, remote_addr=client_ip(request)
@@ -133,16 +149,14 @@ class PositionsUpdateApi(APIView):
         )
 
 
-class StrategyPositionsApi(APIView):
+class StrategyPositionsApi(ApiView):
     @extend_schema(
         summary="A strategy's current target positions",
+        parameters=[OpenApiParameter("name", STRATEGY_NAME_SCHEMA, OpenApiParameter.PATH)],
         responses={200: dict, 403: _error_out, 404: _error_out},
     )
     def get(self, request, name: str):
-        try:
-            validate_strategy_name(name, "strategy name")
-        except UploadError as exc:
-            raise ApiError(str(exc))
+        validate_strategy_name(name, "strategy name")
         strategy = services.strategy_get(name=name)
         client = _client(request)
         if client is not None and not client.allows_strategy(name):
@@ -153,20 +167,27 @@ class StrategyPositionsApi(APIView):
         return Response(_strategy_out(strategy))
 
 
-class TotalPositionsApi(APIView):
+class TotalPositionsApi(ApiView):
     @extend_schema(
         summary="Sum of current targets over strategies",
-        parameters=[OpenApiParameter("strategies", str, description="Comma-separated strategy names")],
+        parameters=[
+            OpenApiParameter(
+                "strategies",
+                text_param_schema(max_length=10_000),
+                description="Comma-separated strategy names",
+            )
+        ],
         responses={200: dict, 403: _error_out, 404: _error_out},
     )
     def get(self, request):
         client = _client(request)
         queryset = selectors.strategies_visible(client=client)
-        requested = request.query_params.get("strategies")
+        requested = query_text(request.query_params, "strategies", max_length=10_000)
         if requested:
             names = [name.strip() for name in requested.split(",") if name.strip()]
             strategies = []
             for name in names:
+                validate_strategy_name(name, "strategies")
                 strategy = services.strategy_get(name=name)
                 if client is not None and not client.allows_strategy(name):
                     raise ApiError(f"client {client.client_id!r} may not read strategy {name!r}", 403)
@@ -194,14 +215,14 @@ class TotalPositionsApi(APIView):
         )
 
 
-class AllPositionsApi(APIView):
+class AllPositionsApi(ApiView):
     @extend_schema(summary="Every visible strategy with its current target", responses={200: dict})
     def get(self, request):
         strategies = selectors.strategies_with_targets(selectors.strategies_visible(client=_client(request)))
         return Response({"strategies": [_strategy_out(strategy) for strategy in strategies]})
 
 
-class AuthInfoApi(APIView):
+class AuthInfoApi(ApiView):
     """Which auth schemes the server accepts. Public: it reveals nothing secret."""
 
     authentication_classes = []

@@ -1,5 +1,6 @@
 """DRF authentication for API clients: `X-API-Key` or a signed `X-Auth-Token`."""
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,10 +11,11 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
+from qmtjq import keys
 from qmtjq.db import serialized_writes
 
-from . import tokens
-from .models import ApiClient, SeenToken
+from . import services, tokens
+from .models import ApiClient, ApiKey, SeenToken
 
 AUTH_API_KEY = "api_key"
 AUTH_RSA_V1 = "rsa_v1"
@@ -52,8 +54,24 @@ def client_ip(request) -> str | None:
     return remote
 
 
+# One answer for every credential problem that depends on the client: the
+# caller learns nothing about which client ids exist, are disabled or need v2.
+GENERIC_FAILURE = "invalid credentials"
+logger = logging.getLogger("positions.auth")
+
+
 def _fail(message: str):
     raise exceptions.AuthenticationFailed(message)
+
+
+def _refuse(reason: str, *, client: ApiClient | None = None, ip: str | None = None):
+    """Answer the generic 401; the reason goes to the server log and the client's admin page."""
+    logger.warning(
+        "API authentication refused (%s) from %s: %s", client.client_id if client else "no client", ip, reason
+    )
+    if client is not None:
+        services.api_client_auth_failed(client=client, reason=reason)
+    _fail(GENERIC_FAILURE)
 
 
 class ApiClientAuthentication(BaseAuthentication):
@@ -64,57 +82,70 @@ class ApiClientAuthentication(BaseAuthentication):
             return None
         if key is not None and token is not None:
             _fail("send either X-API-Key or X-Auth-Token, not both")
+        ip = client_ip(request)
         if key is not None:
-            client, auth_type = self._by_api_key(key.strip()), AUTH_API_KEY
+            client, auth_type = self._by_api_key(key.strip(), ip), AUTH_API_KEY
         else:
-            client, auth_type = self._by_token(request, token)
-        self._touch(client, client_ip(request))
+            client, auth_type = self._by_token(request, token, ip)
+        self._touch(client, ip)
         return ClientPrincipal(client), ClientAuth(client, auth_type)
 
     def authenticate_header(self, request):
         return 'X-API-Key realm="qmtjq"'
 
-    def _by_api_key(self, key: str) -> ApiClient:
+    def _by_api_key(self, key: str, ip: str | None) -> ApiClient:
         if not key:
             _fail("X-API-Key is empty")
-        client = ApiClient.objects.filter(api_key_hash=tokens.api_key_digest(key)).first()
-        if client is None:
-            _fail("invalid API key")
-        self._check_enabled(client)
+        row, problem = keys.key_find(model=ApiKey, raw=key)
+        if row is None:
+            _refuse("unknown API key", ip=ip)
+        client = ApiClient.objects.get(pk=row.client_id)
+        if problem:
+            _refuse(f"API key {row.prefix}… is {problem}", client=client, ip=ip)
+        if not client.enabled:
+            _refuse("API key used while the client is disabled", client=client, ip=ip)
         if client.require_v2:
-            _fail("this client must use v2 signed X-Auth-Token, not an API key")
+            _refuse("API key used, but the client requires v2 signed tokens", client=client, ip=ip)
+        if row.last_used_at is None or timezone.now() - row.last_used_at >= LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return client
 
-    def _by_token(self, request, header: str) -> tuple[ApiClient, str]:
+    def _by_token(self, request, header: str, ip: str | None) -> tuple[ApiClient, str]:
+        # Checks that depend only on the token come first and may say what is wrong;
+        # everything that depends on the client answers the generic failure.
         try:
             token = tokens.token_parse(header)
         except tokens.TokenError as exc:
             _fail(f"malformed X-Auth-Token: {exc}")
-        client = ApiClient.objects.filter(client_id=token.client_id).first()
-        if client is None:
-            _fail("unknown client_id in X-Auth-Token")
-        self._check_enabled(client)
-        if not client.public_key:
-            _fail("this client has no RSA public key; use its API key or add a key in admin")
-        if client.require_v2 and token.version != 2:
-            _fail("this client must use v2 tokens that sign method, path and body")
         max_skew = settings.API_TOKEN_MAX_SKEW_SECONDS
         try:
             tokens.token_check_time(token, now=time.time(), max_skew=max_skew)
+        except tokens.TokenError as exc:
+            _fail(str(exc))
+        client = ApiClient.objects.filter(client_id=token.client_id).first()
+        if client is None or not client.public_key:
+            # Verify against a stand-in key anyway, so an unknown id takes as long as a bad signature.
+            tokens.token_verify_dummy(token)
+            if client is None:
+                _refuse(f"unknown client_id {token.client_id!r} in X-Auth-Token", ip=ip)
+            _refuse("signed token used, but the client has no RSA public key", client=client, ip=ip)
+        try:
             tokens.token_verify_signature(token, client.public_key)
-            if token.version == 2:
+        except tokens.TokenError as exc:
+            _refuse(str(exc), client=client, ip=ip)
+        if not client.enabled:
+            _refuse("signed token used while the client is disabled", client=client, ip=ip)
+        if client.require_v2 and token.version != 2:
+            _refuse("v1 token used, but the client requires v2 signed tokens", client=client, ip=ip)
+        if token.version == 2:
+            try:
                 tokens.token_check_request(
                     token, method=request.method, path=request.get_full_path(), body=request.body
                 )
-        except tokens.TokenError as exc:
-            _fail(str(exc))
+            except tokens.TokenError as exc:
+                _fail(str(exc))  # the caller proved it holds the key: tell it what it signed wrong
         self._remember(token, max_skew)
         return client, AUTH_RSA_V2 if token.version == 2 else AUTH_RSA_V1
-
-    @staticmethod
-    def _check_enabled(client: ApiClient) -> None:
-        if not client.enabled:
-            _fail("this API client is disabled")
 
     @staticmethod
     def _remember(token: tokens.ParsedToken, max_skew: int) -> None:

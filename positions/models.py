@@ -7,6 +7,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from qmtjq.models import RotatingKey
+
 
 def exact_key(text: str) -> str:
     """SHA-256 hex of `text`, used for byte-exact uniqueness.
@@ -138,8 +140,12 @@ class ApiClient(models.Model):
         validators=[RegexValidator(r"^[A-Za-z0-9_.-]{1,64}$", _("Use letters, digits, '.', '_' and '-'."))],
         help_text=_("Letters, digits, '.', '_' and '-'; used in signed tokens."),
     )
-    api_key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
-    api_key_prefix = models.CharField(_("API key starts with"), max_length=12, blank=True, editable=False)
+    api_key_lifetime_days = models.PositiveIntegerField(
+        _("API key lifetime (days)"),
+        null=True,
+        blank=True,
+        help_text=_("New API keys expire after this many days; empty: they never expire."),
+    )
     public_key = models.TextField(
         _("RSA public key (PEM)"),
         blank=True,
@@ -166,6 +172,9 @@ class ApiClient(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     last_used_from = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+    # Callers get one generic 401; the real reason is kept here for the admin (and in the server log).
+    last_auth_failure = models.CharField(_("last authentication failure"), max_length=300, blank=True)
+    last_auth_failure_at = models.DateTimeField(_("last authentication failure at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("API client")
@@ -179,6 +188,18 @@ class ApiClient(models.Model):
         if self.all_strategies:
             return True
         return self.strategies.filter(name_key=exact_key(name)).exists()
+
+
+class ApiKey(RotatingKey):
+    """An API key of a client; during a rotation's grace period a client has two valid keys."""
+
+    client = models.ForeignKey(
+        ApiClient, verbose_name=_("API client"), on_delete=models.CASCADE, related_name="api_keys"
+    )
+
+    class Meta(RotatingKey.Meta):
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
 
 class Upload(models.Model):

@@ -6,12 +6,13 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from qmtjq import keys
 from qmtjq.api import ApiError
 from qmtjq.db import serialized_writes
 from qmtjq.names import SOURCE_UPLOAD, security_names_upsert
@@ -316,11 +317,11 @@ def api_client_create(
     require_v2: bool = False,
     can_create_strategies: bool = True,
     rate_limit_per_minute: int | None = None,
+    api_key_lifetime_days: int | None = None,
 ) -> tuple[ApiClient, str]:
     """Create a client with a fresh API key; returns (client, key). The key is never stored in clear."""
     if public_key_pem:
         tokens.public_key_load(public_key_pem)  # raises TokenError with a clear reason
-    api_key = tokens.api_key_generate()
     with transaction.atomic():
         client = ApiClient(
             name=name,
@@ -329,8 +330,7 @@ def api_client_create(
             require_v2=require_v2,
             all_strategies=not strategy_names,
             can_create_strategies=can_create_strategies,
-            api_key_hash=tokens.api_key_digest(api_key),
-            api_key_prefix=api_key[:10],
+            api_key_lifetime_days=api_key_lifetime_days,
         )
         if rate_limit_per_minute is not None:
             client.rate_limit_per_minute = rate_limit_per_minute
@@ -338,17 +338,38 @@ def api_client_create(
         client.save()
         if strategy_names:
             client.strategies.set(strategy_get_or_create(name=s)[0] for s in strategy_names)
+        api_key = api_client_rotate_key(client=client)
     return client, api_key
 
 
-def api_client_rotate_key(*, client: ApiClient) -> str:
-    """Replace the client's API key; the old one stops working at once. Returns the new key."""
-    api_key = tokens.api_key_generate()
-    client.api_key_hash = tokens.api_key_digest(api_key)
-    client.api_key_prefix = api_key[:10]
-    client.save(update_fields=["api_key_hash", "api_key_prefix"])
-    logger.info("API key rotated for client %s", client.client_id)
+def api_client_rotate_key(*, client: ApiClient, grace: timedelta = timedelta(0)) -> str:
+    """Issue a new API key; the previous key keeps working for `grace`, then stops. Returns the new key.
+
+    The new key expires after the client's `api_key_lifetime_days` (never when empty).
+    """
+    days = client.api_key_lifetime_days
+    api_key = keys.key_rotate(
+        keys=client.api_keys,
+        prefix=tokens.API_KEY_PREFIX,
+        grace=grace,
+        lifetime=timedelta(days=days) if days else None,
+    )
+    logger.info("API key rotated for client %s (old key valid for %s more)", client.client_id, grace)
     return api_key
+
+
+def api_client_revoke_keys(*, client: ApiClient) -> int:
+    """Stop every API key of the client at once (a leaked key); returns how many were still valid."""
+    count = keys.key_revoke(keys=client.api_keys)
+    logger.info("API keys revoked for client %s: %d", client.client_id, count)
+    return count
+
+
+def api_client_auth_failed(*, client: ApiClient, reason: str) -> None:
+    """Record why a caller presenting this client's id or key was refused (shown in admin)."""
+    ApiClient.objects.filter(pk=client.pk).update(
+        last_auth_failure=reason[:300], last_auth_failure_at=timezone.now()
+    )
 
 
 def api_client_set_enabled(*, client: ApiClient, enabled: bool) -> None:

@@ -4,26 +4,26 @@ DRF's fields are forgiving (`"12"` and `12.0` both become 12); money code
 must not be. Every error names the field and the rule it broke.
 """
 
-import json
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 
+from qmtjq.validation import InputError, json_parse, text_check
+
 from . import codes
 
 STRATEGY_NAME_MAX = 100
 SECURITY_NAME_MAX = 64
-SNAPSHOT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+SNAPSHOT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_VOLUME = 10**12
 MAX_MONEY = Decimal("1e15")
 
 
-class UploadError(ValueError):
-    """Bad input; the message is shown to the caller as `{"error": ...}`."""
+# Bad input; the message is shown to the caller as `{"error": ...}` (one class for every app).
+UploadError = InputError
 
 
 @dataclass(frozen=True)
@@ -44,27 +44,8 @@ class UploadRequest:
     snapshot_id: str | None
 
 
-def _reject_constant(token: str):
-    raise UploadError(f"body is not valid JSON: {token} is not allowed")
-
-
 def parse_json_body(body: bytes) -> object:
-    if not body:
-        raise UploadError("body is empty; send a JSON object")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UploadError("body is not UTF-8 encoded JSON")
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise UploadError(f"body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
-    except RecursionError:
-        raise UploadError("body is not valid JSON: nested too deeply")
-
-
-def _has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
+    return json_parse(body)
 
 
 def validate_strategy_name(value: object, field: str = "strategy_name") -> str:
@@ -72,10 +53,7 @@ def validate_strategy_name(value: object, field: str = "strategy_name") -> str:
         raise UploadError(f"{field}: required")
     if not isinstance(value, str):
         raise UploadError(f"{field}: must be a string")
-    if len(value) > STRATEGY_NAME_MAX:
-        raise UploadError(f"{field}: at most {STRATEGY_NAME_MAX} characters")
-    if _has_control_chars(value):
-        raise UploadError(f"{field}: must not contain control characters")
+    text_check(value, field, max_length=STRATEGY_NAME_MAX, name=True)
     if value != value.strip():
         raise UploadError(f"{field}: must not start or end with whitespace")
     if "/" in value:
@@ -123,12 +101,7 @@ def _security_name(value: object, field: str) -> str:
         return ""
     if not isinstance(value, str):
         raise UploadError(f"{field}: must be a string")
-    value = value.strip()
-    if len(value) > SECURITY_NAME_MAX:
-        raise UploadError(f"{field}: at most {SECURITY_NAME_MAX} characters")
-    if _has_control_chars(value):
-        raise UploadError(f"{field}: must not contain control characters")
-    return value
+    return text_check(value.strip(), field, max_length=SECURITY_NAME_MAX, name=True)
 
 
 def parse_positions(raw_positions: object) -> tuple[TargetPosition, ...]:
@@ -166,7 +139,7 @@ def parse_upload(payload: object) -> UploadRequest:
         raise UploadError("body must be a JSON object")
     snapshot_id = payload.get("snapshot_id")
     if snapshot_id is not None and (
-        not isinstance(snapshot_id, str) or not SNAPSHOT_ID_RE.match(snapshot_id)
+        not isinstance(snapshot_id, str) or not SNAPSHOT_ID_RE.fullmatch(snapshot_id)
     ):
         raise UploadError("snapshot_id: 1-64 characters of letters, digits, '.', '_', ':' or '-'")
     return UploadRequest(

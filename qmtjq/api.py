@@ -2,11 +2,15 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from .validation import InputError, json_parse, query_params_check, text_check
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +27,27 @@ class ApiError(Exception):
             self.status_code = status_code
 
 
+class ApiView(APIView):
+    """Base of every API view: after auth, every query and path parameter is checked before the handler runs."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        query_params_check(request.query_params)
+        for field, value in kwargs.items():
+            if isinstance(value, str):
+                text_check(value, field, max_length=200)
+
+
+def request_json(request) -> object:
+    """The request's JSON body, size-checked (413) and decoded strictly (400 naming the field)."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isascii() or not length.isdigit():
+        raise ApiError("Content-Length: must be a whole number of bytes")
+    if int(length) > settings.API_MAX_BODY_BYTES:
+        raise ApiError("request body is larger than 1 MiB", 413)
+    return json_parse(request.body)
+
+
 def _flatten(detail) -> str:
     if isinstance(detail, dict):
         return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
@@ -34,6 +59,8 @@ def _flatten(detail) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, ApiError):
         return Response({"error": exc.message}, status=exc.status_code)
+    if isinstance(exc, InputError):
+        return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"error": "request body is larger than 1 MiB"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -56,3 +83,46 @@ def exception_handler(exc, context):
         detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
         response.data = {"error": _flatten(detail)}
     return response
+
+
+# --- Django's own error pages, as JSON under /api/ ----------------------------------------------
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/v1/")
+
+
+def _json_or(default_view, status_code: int, message: str):
+    from django.http import JsonResponse
+
+    def view(request, *args, **kwargs):
+        if _is_api(request):
+            return JsonResponse({"error": message}, status=status_code)
+        return default_view(request, *args, **kwargs)
+
+    return view
+
+
+def _defaults():
+    from django.views import defaults
+
+    return defaults
+
+
+def not_found(request, exception=None):
+    """An unknown /api/ path is JSON like every other API answer; pages keep Django's page."""
+    return _json_or(_defaults().page_not_found, 404, "no such API endpoint")(request, exception)
+
+
+def bad_request(request, exception=None):
+    return _json_or(_defaults().bad_request, 400, "bad request")(request, exception)
+
+
+def permission_denied(request, exception=None):
+    return _json_or(_defaults().permission_denied, 403, "permission denied")(request, exception)
+
+
+def server_error(request):
+    return _json_or(_defaults().server_error, 500, "internal server error; the server log has the details")(
+        request
+    )

@@ -156,3 +156,36 @@ class SecurityName(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class RotatingKey(models.Model):
+    """One secret key of a credential (an API client's key; later a remote worker's).
+
+    Only a SHA-256 digest is stored. A credential may hold several keys:
+    rotating issues a new one and lets the previous one live on until the
+    end of a grace period, so callers switch without downtime (see `qmtjq.keys`).
+    """
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(_("key starts with"), max_length=12, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(
+        _("expires at"), null=True, blank=True, help_text=_("Empty: never expires.")
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"
+
+    def problem(self, now) -> str:
+        """Why this key is not accepted now ('' when it is)."""
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return ""

@@ -134,6 +134,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# No uploads are served; an explicit prefix keeps Django's test server from treating every path as a media file.
+MEDIA_URL = "media/"
+MEDIA_ROOT = BASE_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -179,6 +182,8 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 API_TOKEN_MAX_SKEW_SECONDS = env.int("API_TOKEN_MAX_SKEW_SECONDS", default=300)
 API_MAX_BODY_BYTES = 1024 * 1024
 API_MAX_POSITIONS = 5000
+# After "Rotate API key" in admin the old key keeps working this long (the form's default).
+API_KEY_ROTATION_GRACE_HOURS = env.int("API_KEY_ROTATION_GRACE_HOURS", default=24)
 API_DEFAULT_RATE_LIMIT_PER_MINUTE = env.int("API_DEFAULT_RATE_LIMIT_PER_MINUTE", default=120)
 # A strategy whose last upload or confirmation is older than this shows a
 # "stale" badge on the overview page.
@@ -194,7 +199,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["positions.permissions.IsApiClientOrStaff"],
     "DEFAULT_THROTTLE_CLASSES": ["positions.throttling.ApiClientRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["qmtjq.parsers.JsonBodyParser"],
     "EXCEPTION_HANDLER": "qmtjq.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -206,6 +211,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "positions.schema.error_responses_hook",
+    ],
 }
 
 # --- django-q2 ------------------------------------------------------------

@@ -32,3 +32,8 @@ urlpatterns = [
     path("", include("execution.urls")),
     path("", include("rotation.urls")),
 ]
+
+handler400 = "qmtjq.api.bad_request"
+handler403 = "qmtjq.api.permission_denied"
+handler404 = "qmtjq.api.not_found"
+handler500 = "qmtjq.api.server_error"

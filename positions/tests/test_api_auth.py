@@ -81,6 +81,16 @@ def assert_401(response, fragment):
     assert not TargetSnapshot.objects.exists()
 
 
+def assert_generic_401(response, api_client=None, reason=None):
+    """The caller sees one answer; the reason is on the client's admin page (when there is a client)."""
+    assert_401(response, "invalid credentials")
+    assert response.json()["error"] == "invalid credentials"
+    if api_client is not None:
+        api_client.refresh_from_db()
+        assert reason in api_client.last_auth_failure
+        assert api_client.last_auth_failure_at is not None
+
+
 def test_missing_credentials(client, api):
     response = post(client, body_for())
     assert_401(response, "authentication required")
@@ -88,7 +98,7 @@ def test_missing_credentials(client, api):
 
 
 def test_wrong_api_key(client, api):
-    assert_401(post(client, body_for(), HTTP_X_API_KEY="qk_not-a-real-key"), "invalid API key")
+    assert_generic_401(post(client, body_for(), HTTP_X_API_KEY="qk_not-a-real-key"))
 
 
 def test_empty_api_key(client, api):
@@ -143,7 +153,9 @@ def test_forged_signature(client, api):
     api_client, _ = api
     other_private, _ = tokens.key_pair_generate(2048)
     token = tokens.token_sign(other_private, api_client.client_id)
-    assert_401(post(client, body_for(), HTTP_X_AUTH_TOKEN=token), "signature does not verify")
+    assert_generic_401(
+        post(client, body_for(), HTTP_X_AUTH_TOKEN=token), api_client, "signature does not verify"
+    )
 
 
 def test_tampered_auth_data(client, api, rsa_keys):
@@ -152,13 +164,15 @@ def test_tampered_auth_data(client, api, rsa_keys):
     header = json.loads(base64.b64decode(tokens.token_sign(rsa_keys[0], api_client.client_id)))
     header["auth_data"]["timestamp"] -= 1
     token = base64.b64encode(json.dumps(header).encode()).decode()
-    assert_401(post(client, body_for(), HTTP_X_AUTH_TOKEN=token), "signature does not verify")
-
-
-def test_unknown_client_id(client, api, rsa_keys):
-    assert_401(
-        post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], "nobody")), "unknown client"
+    assert_generic_401(
+        post(client, body_for(), HTTP_X_AUTH_TOKEN=token), api_client, "signature does not verify"
     )
+
+
+def test_unknown_client_id(client, api, rsa_keys, caplog):
+    """An unknown client id gets the same answer as a bad signature; the log says why."""
+    assert_generic_401(post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], "nobody")))
+    assert "unknown client_id 'nobody'" in caplog.text
 
 
 def test_expired_token(client, api, rsa_keys):
@@ -246,15 +260,16 @@ def test_disabled_client_api_key(client, api):
     api_client, key = api
     api_client.enabled = False
     api_client.save()
-    assert_401(post(client, body_for(), HTTP_X_API_KEY=key), "disabled")
+    assert_generic_401(post(client, body_for(), HTTP_X_API_KEY=key), api_client, "disabled")
 
 
 def test_disabled_client_token(client, api, rsa_keys):
     api_client, _ = api
     api_client.enabled = False
     api_client.save()
-    assert_401(
+    assert_generic_401(
         post(client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], api_client.client_id)),
+        api_client,
         "disabled",
     )
 
@@ -262,7 +277,7 @@ def test_disabled_client_token(client, api, rsa_keys):
 def test_client_without_public_key_cannot_use_tokens(client, make_api_client, rsa_keys):
     api_client, _ = make_api_client(rsa=False)
     token = tokens.token_sign(rsa_keys[0], api_client.client_id)
-    assert_401(post(client, body_for(), HTTP_X_AUTH_TOKEN=token), "no RSA public key")
+    assert_generic_401(post(client, body_for(), HTTP_X_AUTH_TOKEN=token), api_client, "no RSA public key")
 
 
 @pytest.mark.parametrize("scheme", ["api_key", "v1"])
@@ -274,7 +289,7 @@ def test_require_v2_rejects_weaker_schemes(client, make_api_client, rsa_keys, sc
         response = post(
             client, body_for(), HTTP_X_AUTH_TOKEN=tokens.token_sign(rsa_keys[0], api_client.client_id)
         )
-    assert_401(response, "v2")
+    assert_generic_401(response, api_client, "v2")
 
 
 def test_require_v2_accepts_v2(client, make_api_client, rsa_keys):
@@ -358,8 +373,8 @@ def test_auth_info_is_public_and_secret_free(client, api):
 
 def test_api_key_stored_hashed(api):
     api_client, key = api
-    assert key not in (api_client.api_key_hash or "")
-    assert api_client.api_key_hash == tokens.api_key_digest(key)
+    (stored,) = api_client.api_keys.all()
+    assert key not in stored.digest and stored.digest == tokens.api_key_digest(key)
 
 
 def test_rate_limit_429(client, make_api_client):

@@ -271,7 +271,8 @@ def test_require_v2_client_accepts_uploads_and_reads(server_url, keys, jq):
     refused = jq.JQQMTAPI(api_url=server_url, api_key=api_key, private_key_file="", raise_errors=True, **FAST)
     with pytest.raises(jq.JQQMTAPIError) as info:
         refused.update_positions(name, SEED_POSITIONS)
-    assert info.value.status == 401 and "v2" in info.value.server_message
+    assert info.value.status == 401 and info.value.server_message == "invalid credentials"
+    assert "v2" in ApiClient.objects.get(client_id=client.client_id).last_auth_failure
 
 
 @live
@@ -435,7 +436,7 @@ def test_raise_errors_carries_status_and_server_message(server_url, keys, jq):
     bad_key = jq.JQQMTAPI(api_url=server_url, api_key="qk_wrong", private_key_file="", raise_errors=True)
     with pytest.raises(jq.JQQMTAPIError) as info:
         bad_key.get_all_positions()
-    assert info.value.status == 401 and info.value.server_message == "invalid API key"
+    assert info.value.status == 401 and info.value.server_message == "invalid credentials"
     assert TargetSnapshot.objects.count() == 0
 
 

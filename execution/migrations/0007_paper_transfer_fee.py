@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0005_order_user_cancel'),
+        ("execution", "0006_account_hold_rule_exits"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0005_order_user_cancel'),
+        ("execution", "0007_paper_transfer_fee"),
     ]
 
     operations = [
