@@ -32,6 +32,9 @@ class SelectionApi(APIView):
                         "code": serializers.CharField(),
                         "name": serializers.CharField(required=False),
                         "rank": serializers.IntegerField(required=False, min_value=1),
+                        "trade_date": serializers.DateField(
+                            required=False, help_text="If given, the list's trade_date."
+                        ),
                     },
                     many=True,
                 ),
@@ -63,7 +66,7 @@ class SelectionApi(APIView):
         if trade_date is None:
             raise ApiError("trade_date: required, as YYYY-MM-DD")
         try:
-            bonds = selection_validate(payload.get("bonds"))
+            bonds = selection_validate(payload.get("bonds"), trade_date=trade_date)
         except ValueError as exc:
             raise ApiError(str(exc))
         selection = selection_store(

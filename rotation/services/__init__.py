@@ -9,6 +9,7 @@ from .runs import rotation_decide, rotation_run_now, run_execute
 from .selections import (
     MAX_SELECTION,
     SelectedBond,
+    factorcat_selection_get,
     selection_fetch_factorcat,
     selection_for,
     selection_parse_csv,
@@ -19,6 +20,7 @@ from .tp_sl import _ratios, tp_sl_check
 
 __all__ = [
     "MAX_SELECTION",
+    "factorcat_selection_get",
     "RotationError",
     "SelectedBond",
     "_ratios",

@@ -4,10 +4,10 @@ import logging
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from execution.calendar import market_date
+from execution.calendar import SHANGHAI, market_date, market_time
 from execution.models import AccountState, BrokerAccount
 from execution.planner import Quote
 from positions.codes import to_jq
@@ -23,7 +23,7 @@ from qmtjq.notifications import (
 from .. import decisions
 from ..models import RotationRun, RotationStrategy, Selection
 from .rotations import RotationError
-from .selections import selection_for
+from .selections import SelectedBond, selection_for, selection_store
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +41,16 @@ def _current_target(rotation: RotationStrategy) -> dict[str, int]:
     return dict(snapshot.lines.values_list("code", "volume"))
 
 
-def rotation_decide(*, rotation: RotationStrategy, selection: Selection) -> decisions.Decision:
-    items = list(selection.items.all())
+def rotation_decide(*, rotation: RotationStrategy, bonds: list[SelectedBond]) -> decisions.Decision:
     held = _current_target(rotation)
     state = AccountState.objects.filter(account=rotation.account).first()
     if state is None:
         raise RotationError(
             f"account {rotation.account.name} has no reported state yet: start its worker first"
         )
-    quotes = _quotes(rotation.account, [i.code for i in items] + list(held))
+    quotes = _quotes(rotation.account, [b.code for b in bonds] + list(held))
     return decisions.decide(
-        selection=[decisions.Candidate(i.code, i.name, i.rank, i.price) for i in items],
+        selection=[decisions.Candidate(b.code, b.name, b.rank, b.price) for b in bonds],
         held=held,
         quotes=quotes,
         excluded=rotation.excluded_code_set(),
@@ -84,9 +83,18 @@ def run_execute(*, run: RotationRun, now: datetime) -> RotationRun:
     rotation = run.rotation
     trade_date = market_date(run.slot)
     try:
-        selection = selection_for(rotation=rotation, trade_date=trade_date)
-        decision = rotation_decide(rotation=rotation, selection=selection)
-        snapshot = _write_target(rotation, decision.target, decision.prices)
+        selection, bonds = selection_for(rotation=rotation, trade_date=trade_date)
+        decision = rotation_decide(rotation=rotation, bonds=bonds)
+        with transaction.atomic():  # the fresh list is kept only with the target made from it
+            if selection is None:
+                selection = selection_store(
+                    rotation=rotation,
+                    trade_date=trade_date,
+                    bonds=bonds,
+                    source=Selection.Source.FACTORCAT,
+                    received_from=rotation.factorcat_account.base_url,
+                )
+            snapshot = _write_target(rotation, decision.target, decision.prices)
     except Exception as exc:  # recorded and notified; the job goes on with other rotations
         run.status, run.message, run.finished_at = RotationRun.Status.FAILED, str(exc), timezone.now()
         run.save(update_fields=["status", "message", "finished_at"])
@@ -119,21 +127,16 @@ def run_execute(*, run: RotationRun, now: datetime) -> RotationRun:
 def rotation_run_now(
     *, rotation: RotationStrategy, now: datetime, trade_date: date | None = None, dry_run: bool = False
 ) -> tuple[RotationRun | None, decisions.Decision | None, str]:
-    """Run one now (manual). Dry run: decide from stored data only, write nothing."""
-    trade_date = trade_date or timezone.localtime(now).date()
+    """Run one now (manual). Dry run: decide from the same list a run would use, write nothing at all."""
+    trade_date = trade_date or market_date(now)
     if dry_run:
         try:
-            selection = selection_for(
-                rotation=rotation,
-                trade_date=trade_date,
-                fetch=rotation.source == RotationStrategy.Source.FACTORCAT,
-            )
-            return None, rotation_decide(rotation=rotation, selection=selection), ""
+            _selection, bonds = selection_for(rotation=rotation, trade_date=trade_date)
+            return None, rotation_decide(rotation=rotation, bonds=bonds), ""
         except RotationError as exc:
             return None, None, str(exc)
-    slot = timezone.make_aware(
-        datetime.combine(trade_date, timezone.localtime(now).time().replace(microsecond=0))
-    )
+    # On the exchange's clock, so the run's trade date (market_date of its slot) is `trade_date`.
+    slot = datetime.combine(trade_date, market_time(now).time().replace(microsecond=0), tzinfo=SHANGHAI)
     try:
         run = RotationRun.objects.create(rotation=rotation, slot=slot, trigger=RotationRun.Trigger.MANUAL)
     except IntegrityError:

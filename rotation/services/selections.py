@@ -10,6 +10,8 @@ from django.db import transaction
 
 from positions.codes import CodeError, normalize
 
+from .. import decisions
+from ..factorcat import trade_date_parse
 from ..models import RotationStrategy, Selection, SelectionItem
 from .rotations import RotationError
 
@@ -24,8 +26,11 @@ class SelectedBond:
     price: Decimal | None = None
 
 
-def selection_validate(bonds: object) -> list[SelectedBond]:
-    """Validate a posted or uploaded list; raises ValueError naming the bad line."""
+def selection_validate(bonds: object, *, trade_date: date | None = None) -> list[SelectedBond]:
+    """Validate a posted or uploaded list; raises ValueError naming the bad line.
+
+    A line may carry its own `trade_date`; it must then be the list's (`trade_date`).
+    """
     if not isinstance(bonds, list):
         raise ValueError("bonds: must be a list")
     if len(bonds) > MAX_SELECTION:
@@ -48,6 +53,12 @@ def selection_validate(bonds: object) -> list[SelectedBond]:
         rank = item.get("rank")
         if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
             raise ValueError(f"{field}.rank: must be a positive whole number")
+        line_date = item.get("trade_date")
+        if line_date not in (None, "") and (trade_date is None or trade_date_parse(line_date) != trade_date):
+            raise ValueError(
+                f"{field}.trade_date: {line_date!r} is not the list's trade date {trade_date}; "
+                "a list holds one day's selection"
+            )
         result.append(SelectedBond(code, name.strip(), rank))
     ranks = [b.rank for b in result if b.rank is not None]
     if len(ranks) != len(set(ranks)):
@@ -56,7 +67,7 @@ def selection_validate(bonds: object) -> list[SelectedBond]:
 
 
 def selection_parse_csv(data: bytes) -> list[dict]:
-    """CSV with a `code` column (and optional `name`, `rank`), UTF-8 (with or without BOM) or GBK."""
+    """CSV with a `code` column (and optional `name`, `rank`, `trade_date`), UTF-8 (with or without BOM) or GBK."""
     for encoding in ("utf-8-sig", "gbk"):
         try:
             text = data.decode(encoding)
@@ -75,10 +86,16 @@ def selection_parse_csv(data: bytes) -> list[dict]:
             continue
         rank = row.get("rank")
         if rank:
-            if not rank.isdigit():
-                raise ValueError(f"line {line_no}: rank {rank!r} is not a whole number")
+            # ASCII only: str.isdigit() is also true for '²' or '٣', which int() then refuses or misreads.
+            if not (rank.isascii() and rank.isdigit()):
+                raise ValueError(
+                    f"line {line_no}: rank {rank!r} is not a whole number written with digits 0-9"
+                )
             rank = int(rank)
-        bonds.append({"code": row["code"], "name": row.get("name", ""), "rank": rank or None})
+        bond = {"code": row["code"], "name": row.get("name", ""), "rank": rank or None}
+        if row.get("trade_date"):
+            bond["trade_date"] = row["trade_date"]
+        bonds.append(bond)
     return bonds
 
 
@@ -103,29 +120,46 @@ def selection_store(
     return selection
 
 
-def selection_fetch_factorcat(*, rotation: RotationStrategy, today: date) -> Selection:
+def factorcat_selection_get(*, rotation: RotationStrategy, trade_date: date) -> list[SelectedBond]:
+    """Factor Cat's list for the rotation's record, only when made for `trade_date`; stores nothing.
+
+    Refused (RotationError saying why) when an item cannot be read, the list is
+    empty, or any date it carries is another day's or missing (DESIGN §5.1).
+    """
     from ..credentials import with_relogin
 
-    account = rotation.factorcat_account
-    bonds = with_relogin(account, lambda client: client.today_selection(rotation.factorcat_history_id))
-    if not bonds:
-        raise RotationError("Factor Cat returned an empty selection for today; nothing changed")
-    dates = {b.trade_date for b in bonds if b.trade_date}
-    if dates and today not in dates:
-        raise RotationError(f"Factor Cat's selection is for {sorted(dates)}, not {today}; nothing changed")
+    answer = with_relogin(
+        rotation.factorcat_account, lambda client: client.today_selection(rotation.factorcat_history_id)
+    )
+    where = f"Factor Cat's selection of record {rotation.factorcat_history_id}"
+    if answer.problems:
+        shown = "; ".join(answer.problems[:5]) + ("; …" if len(answer.problems) > 5 else "")
+        raise RotationError(f"{where} has items that cannot be read ({shown}); nothing changed")
+    if not answer.bonds:
+        raise RotationError(f"{where} is empty for {trade_date}; nothing changed")
+    problem = decisions.selection_date_problem(
+        trade_date=trade_date,
+        listed=answer.trade_date,
+        bond_dates={bond.code: bond.trade_date for bond in answer.bonds},
+    )
+    if problem:
+        raise RotationError(f"{where} {problem}; nothing changed")
+    return [SelectedBond(b.code, b.name, b.rank, b.price) for b in answer.bonds]
+
+
+def selection_fetch_factorcat(*, rotation: RotationStrategy, today: date) -> Selection:
+    """Factor Cat's list for `today`, stored."""
     return selection_store(
         rotation=rotation,
         trade_date=today,
-        bonds=[SelectedBond(b.code, b.name, b.rank, b.price) for b in bonds],
+        bonds=factorcat_selection_get(rotation=rotation, trade_date=today),
         source=Selection.Source.FACTORCAT,
-        received_from=account.base_url,
+        received_from=rotation.factorcat_account.base_url,
     )
 
 
-def selection_for(*, rotation: RotationStrategy, trade_date: date, fetch: bool = True) -> Selection:
-    """Today's list: fetched from Factor Cat, or the latest uploaded for that date. Never an older one."""
-    if rotation.source == RotationStrategy.Source.FACTORCAT and fetch:
-        return selection_fetch_factorcat(rotation=rotation, today=trade_date)
+def selection_uploaded(*, rotation: RotationStrategy, trade_date: date) -> Selection:
+    """The latest list uploaded for `trade_date` (CSV or API); never another day's."""
     selection = (
         Selection.objects.filter(rotation=rotation, trade_date=trade_date)
         .order_by("-created_at", "-id")
@@ -134,3 +168,17 @@ def selection_for(*, rotation: RotationStrategy, trade_date: date, fetch: bool =
     if selection is None:
         raise RotationError(f"no selection for {trade_date}: upload one (CSV or API) first; nothing changed")
     return selection
+
+
+def selection_for(
+    *, rotation: RotationStrategy, trade_date: date
+) -> tuple[Selection | None, list[SelectedBond]]:
+    """The list a run on `trade_date` decides from: (the stored upload, its bonds) or (None, Factor Cat's
+    fresh list, to be stored only when the run writes its target)."""
+    if rotation.source == RotationStrategy.Source.FACTORCAT:
+        return None, factorcat_selection_get(rotation=rotation, trade_date=trade_date)
+    selection = selection_uploaded(rotation=rotation, trade_date=trade_date)
+    if selection.trade_date != trade_date:  # the query guarantees it; a run trades only its own day's list
+        raise RotationError(f"the selection is for {selection.trade_date}, not {trade_date}; nothing changed")
+    bonds = [SelectedBond(i.code, i.name, i.rank, i.price) for i in selection.items.all()]
+    return selection, bonds
