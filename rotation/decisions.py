@@ -91,12 +91,16 @@ def decide(
     amount_per_bond: Decimal | None,
     cash: Decimal,
     fee_rate: Decimal = Decimal("0.0005"),
+    cooling: dict[str, str] | None = None,
 ) -> Decision:
     """Keep held bonds still selected, sell those that left, buy new ones by rank while money and the cap allow.
 
     `held` is this rotation's own current target — never other strategies'
     or manual holdings, so selling only ever touches the rotation's bonds.
+    `cooling` maps bonds not to be bought back yet (take-profit/stop-loss
+    cooldown) to the reason shown in the decision.
     """
+    cooling = cooling or {}
     names = dict(names or {})
     decision = Decision()
     ranked = sorted(selection, key=lambda c: c.rank)
@@ -141,6 +145,9 @@ def decide(
             continue
         if code in excluded:
             decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "excluded"))
+            continue
+        if code in cooling:
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, cooling[code]))
             continue
         if instrument_class(code) is not InstrumentClass.CONVERTIBLE_BOND:
             decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "not a convertible bond"))

@@ -147,6 +147,7 @@ class RotationStrategyForm(forms.ModelForm):
             "take_profit_ratio",
             "stop_loss_ratio",
             "refill_after_tp_sl",
+            "cooldown_days",
         ]
         widgets = {"weekday": WEEKDAY_WIDGET}
 

@@ -100,6 +100,7 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
                         "stop_loss_ratio",
                         *([] if adding else ["ratios_effective_text"]),
                         "refill_after_tp_sl",
+                        "cooldown_days",
                     ]
                 },
             ),

@@ -22,6 +22,7 @@ from qmtjq.notifications import (
 
 from .. import decisions
 from ..models import RotationRun, RotationStrategy, Selection
+from .cooldown import cooldown_codes
 from .rotations import RotationError
 from .selections import SelectedBond, selection_for, selection_store
 
@@ -41,8 +42,11 @@ def _current_target(rotation: RotationStrategy) -> dict[str, int]:
     return dict(snapshot.lines.values_list("code", "volume"))
 
 
-def rotation_decide(*, rotation: RotationStrategy, bonds: list[SelectedBond]) -> decisions.Decision:
+def rotation_decide(
+    *, rotation: RotationStrategy, bonds: list[SelectedBond], trade_date: date
+) -> decisions.Decision:
     held = _current_target(rotation)
+    cooling = cooldown_codes(rotation=rotation, today=trade_date)
     state = AccountState.objects.filter(account=rotation.account).first()
     if state is None:
         raise RotationError(
@@ -59,6 +63,7 @@ def rotation_decide(*, rotation: RotationStrategy, bonds: list[SelectedBond]) ->
         amount_per_bond=rotation.amount_per_bond,
         cash=state.cash,
         fee_rate=rotation.account.commission_rate + Decimal("0.0005"),  # commission plus a small buffer
+        cooling=cooling,
     )
 
 
@@ -84,7 +89,7 @@ def run_execute(*, run: RotationRun, now: datetime) -> RotationRun:
     trade_date = market_date(run.slot)
     try:
         selection, bonds = selection_for(rotation=rotation, trade_date=trade_date)
-        decision = rotation_decide(rotation=rotation, bonds=bonds)
+        decision = rotation_decide(rotation=rotation, bonds=bonds, trade_date=trade_date)
         with transaction.atomic():  # the fresh list is kept only with the target made from it
             if selection is None:
                 selection = selection_store(
@@ -132,7 +137,7 @@ def rotation_run_now(
     if dry_run:
         try:
             _selection, bonds = selection_for(rotation=rotation, trade_date=trade_date)
-            return None, rotation_decide(rotation=rotation, bonds=bonds), ""
+            return None, rotation_decide(rotation=rotation, bonds=bonds, trade_date=trade_date), ""
         except RotationError as exc:
             return None, None, str(exc)
     # On the exchange's clock, so the run's trade date (market_date of its slot) is `trade_date`.

@@ -3,6 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
+from execution.calendar import market_date
 from qmtjq.notifications import (
     EVENT_TP_SL_TRIGGERED,
     notify,
@@ -10,6 +11,8 @@ from qmtjq.notifications import (
 
 from .. import decisions
 from ..models import RotationStrategy, Selection, TpSlEvent
+from .cooldown import cooldown_codes
+from .rotations import RotationError
 from .runs import _current_target, _quotes, _write_target
 
 
@@ -24,15 +27,19 @@ def _ratios(rotation: RotationStrategy) -> tuple[Decimal | None, Decimal | None]
 
 
 def _refill(
-    rotation: RotationStrategy, target: dict[str, int], value: Decimal, quotes: dict
+    rotation: RotationStrategy, target: dict[str, int], value: Decimal, quotes: dict, not_again: set[str]
 ) -> tuple[str, int, Decimal]:
-    """The next-ranked bond of the latest selection not held, sized to the value sold."""
+    """The next-ranked bond of the latest selection not held, sized to the value sold.
+
+    Never one of `not_again`: the bond just sold and those in their cooldown;
+    buying one back would have the next pass sell it again.
+    """
     selection = Selection.objects.filter(rotation=rotation).order_by("-trade_date", "-created_at").first()
     if selection is None:
         return "", 0, Decimal(0)
     excluded = rotation.excluded_code_set()
     for item in selection.items.all():
-        if item.code in target or item.code in excluded:
+        if item.code in target or item.code in excluded or item.code in not_again:
             continue
         quote = quotes.get(item.code)
         if quote is None or quote.suspended or not quote.last:
@@ -76,12 +83,21 @@ def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
             for code, holding in held.items()
         }
         triggers = decisions.tp_sl_triggers(positions=positions, take_profit=take_profit, stop_loss=stop_loss)
+        not_again, refill_blocked = set(), ""
+        if triggers and rotation.refill_after_tp_sl:
+            try:
+                not_again = set(cooldown_codes(rotation=rotation, today=market_date(now)))
+            except RotationError as exc:  # the sale goes ahead; only the refill waits (do less when unsure)
+                refill_blocked = str(exc)
         for trigger in triggers:
+            not_again.add(trigger.code)
             new_target = {code: volume for code, volume in target.items() if code != trigger.code}
             refill_code, refill_volume, refill_price = "", 0, Decimal(0)
-            if rotation.refill_after_tp_sl:
+            if rotation.refill_after_tp_sl and not refill_blocked:
                 value = trigger.price * held[trigger.code].volume
-                refill_code, refill_volume, refill_price = _refill(rotation, new_target, value, quotes)
+                refill_code, refill_volume, refill_price = _refill(
+                    rotation, new_target, value, quotes, not_again
+                )
                 if refill_code:
                     new_target[refill_code] = refill_volume
             result = {
@@ -92,6 +108,7 @@ def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
                 "cost": trigger.cost,
                 "ratio": trigger.ratio,
                 "refill": refill_code,
+                "refill_blocked": refill_blocked,
             }
             results.append(result)
             if dry_run:
@@ -114,6 +131,7 @@ def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
                 body=(
                     f"price {trigger.price} vs cost {trigger.cost} ({trigger.profit:+.2%}), ratio {trigger.ratio}"
                     + (f"; refilled with {refill_code} × {refill_volume}" if refill_code else "")
+                    + (f"; no refill: {refill_blocked}" if refill_blocked else "")
                 ),
                 key=f"{rotation.name}:{trigger.code}:{trigger.kind}",
             )
