@@ -53,6 +53,9 @@ class SelectionApi(ApiView):
                             help_text="No control or invisible formatting characters.",
                         ),
                         "rank": serializers.IntegerField(required=False, min_value=1, max_value=RANK_MAX),
+                        "trade_date": serializers.DateField(
+                            required=False, help_text="If given, the list's trade_date."
+                        ),
                     },
                     many=True,
                 ),
@@ -80,7 +83,7 @@ class SelectionApi(ApiView):
             raise ApiError("trade_date: required, as YYYY-MM-DD")
         _bonds_precheck(payload.get("bonds"))
         try:
-            bonds = selection_validate(payload.get("bonds"))
+            bonds = selection_validate(payload.get("bonds"), trade_date=trade_date)
         except ValueError as exc:
             raise ApiError(str(exc))
         selection = selection_store(

@@ -6,6 +6,7 @@ difference. Bonds trade in lots of 10 (张) at a 0.001 tick.
 
 import enum
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 from execution.planner import Quote
@@ -90,12 +91,16 @@ def decide(
     amount_per_bond: Decimal | None,
     cash: Decimal,
     fee_rate: Decimal = Decimal("0.0005"),
+    cooling: dict[str, str] | None = None,
 ) -> Decision:
     """Keep held bonds still selected, sell those that left, buy new ones by rank while money and the cap allow.
 
     `held` is this rotation's own current target — never other strategies'
     or manual holdings, so selling only ever touches the rotation's bonds.
+    `cooling` maps bonds not to be bought back yet (take-profit/stop-loss
+    cooldown) to the reason shown in the decision.
     """
+    cooling = cooling or {}
     names = dict(names or {})
     decision = Decision()
     ranked = sorted(selection, key=lambda c: c.rank)
@@ -141,6 +146,9 @@ def decide(
         if code in excluded:
             decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "excluded"))
             continue
+        if code in cooling:
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, cooling[code]))
+            continue
         if instrument_class(code) is not InstrumentClass.CONVERTIBLE_BOND:
             decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "not a convertible bond"))
             continue
@@ -183,6 +191,41 @@ def decide(
         decision.target[code] = volume
         decision.prices[code] = price
     return decision
+
+
+# --- the selection's date ----------------------------------------------------------
+
+
+def selection_date_problem(
+    *, trade_date: date, listed: date | None, bond_dates: dict[str, date | None]
+) -> str | None:
+    """Why a list may not be traded on `trade_date` (None: it may).
+
+    Every date the list carries (its own and each bond's) must be that day, and
+    each bond must be dated, by itself or by the list: a list with an older,
+    a later or no date at all could be yesterday's, and trading it buys what the
+    strategy no longer holds (DESIGN §5.1).
+    """
+    other = {day for day in (listed, *bond_dates.values()) if day is not None and day != trade_date}
+    if other:
+        days = ", ".join(day.isoformat() for day in sorted(other))
+        stale = [code for code, day in bond_dates.items() if day is not None and day != trade_date]
+        where = []
+        if listed is not None and listed != trade_date:
+            where.append(f"the list is dated {listed.isoformat()}")
+        if stale:
+            where.append(
+                f"{len(stale)} of {len(bond_dates)} bonds are dated otherwise ({', '.join(stale[:5])})"
+            )
+        return f"is for {days}, not {trade_date.isoformat()} ({'; '.join(where)})"
+    if listed is None:
+        undated = [code for code, day in bond_dates.items() if day is None]
+        if undated or not bond_dates:
+            return (
+                f"carries no trade date for {len(undated)} of {len(bond_dates)} bonds and none for the list: "
+                f"it cannot be shown to be made for {trade_date.isoformat()}"
+            )
+    return None
 
 
 # --- take-profit / stop-loss ------------------------------------------------------

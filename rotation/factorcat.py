@@ -12,6 +12,7 @@ Passwords are never logged; tokens at most by their last four characters.
 import base64
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -116,6 +117,18 @@ class SelectedBond:
     rank: int  # 1-based, in the server's order
 
 
+@dataclass(frozen=True)
+class TodaySelection:
+    """Factor Cat's answer for a record: its top-level `trade_date`, the bonds, and what could not be read.
+
+    A caller must not trade a list with problems: a dropped item would shift every rank below it.
+    """
+
+    trade_date: date | None
+    bonds: list[SelectedBond]
+    problems: list[str] = field(default_factory=list)
+
+
 def tp_sl_ratios(parameters: dict) -> tuple[Decimal | None, Decimal | None]:
     """(take-profit, stop-loss) ratios of a backtest record; None when absent or junk, 0 means disabled."""
     from .decisions import ratio_from_parameter
@@ -191,19 +204,33 @@ def _price(value: object) -> Decimal | None:
     return price if price.is_finite() and price > 0 else None
 
 
-def _trade_date(value: object) -> date | None:
-    if not isinstance(value, str) or not value.strip():
+_DATE_TEXT = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.+Z-]*)?|(\d{8})", re.ASCII)
+
+
+def trade_date_parse(value: object) -> date | None:
+    """`2024-05-10`, `2024-05-10T00:00:00` or `20240510` as a date; None for anything else."""
+    if not isinstance(value, str):
         return None
-    text = value.strip()
-    for parse in (
-        lambda: date.fromisoformat(text[:10]),
-        lambda: datetime.strptime(text[:8], "%Y%m%d").date(),
-    ):
-        try:
-            return parse()
-        except ValueError:
-            continue
-    return None
+    match = _DATE_TEXT.fullmatch(value.strip())
+    if match is None:
+        return None
+    try:
+        if match[1]:
+            return date.fromisoformat(match[1])
+        return datetime.strptime(match[2], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _date_field(item: dict, where: str, problems: list[str]) -> date | None:
+    """An item's `trade_date`: None when absent; an unreadable one is a problem, never a guess."""
+    raw = item.get("trade_date")
+    if raw is None or raw == "":
+        return None
+    parsed = trade_date_parse(raw)
+    if parsed is None:
+        problems.append(f"{where}trade_date {raw!r} is not a date")
+    return parsed
 
 
 class FactorCatClient:
@@ -391,11 +418,12 @@ class FactorCatClient:
             raise FactorCatError("Factor Cat sent backtest parameters in an unexpected shape")
         return parameters
 
-    def today_selection(self, history_id: int) -> list[SelectedBond]:
+    def today_selection(self, history_id: int) -> TodaySelection:
         """Today's bonds for a backtest record, in the server's order, codes normalised to QMT form.
 
-        An item whose code cannot be normalised (or repeats an earlier one) is
-        skipped with a warning; the others keep their order.
+        An item that is not an object, whose code cannot be normalised, or whose
+        trade_date cannot be read is a problem (logged and listed); a repeated
+        code keeps its first place.
         """
         body = self._request(
             "POST", "/bond-selection/today-bond-selection", json_body={"strategy_history_id": int(history_id)}
@@ -409,20 +437,21 @@ class FactorCatClient:
         raw_items = first.get("selected_bonds") or []
         if not isinstance(raw_items, list):
             raise FactorCatError("Factor Cat sent today's selection in an unexpected shape")
+        problems: list[str] = []
+        listed = _date_field(first, "", problems)
         bonds: list[SelectedBond] = []
         seen: set[str] = set()
         for position, item in enumerate(raw_items, start=1):
             if not isinstance(item, dict):
-                logger.warning(
-                    "Factor Cat selection %s item %d is not an object; skipped", history_id, position
-                )
+                problems.append(f"item {position} is not an object")
                 continue
             raw_code = item.get("kzz_code") or item.get("code")
             try:
                 code = normalize(str(raw_code).strip() if raw_code is not None else "")
             except CodeError as exc:
-                logger.warning("Factor Cat selection %s item %d skipped: %s", history_id, position, exc)
+                problems.append(f"item {position}: {exc}")
                 continue
+            trade_date = _date_field(item, f"item {position} ({code}): ", problems)
             if code in seen:
                 logger.warning("Factor Cat selection %s lists %s twice; kept the first", history_id, code)
                 continue
@@ -432,12 +461,14 @@ class FactorCatClient:
                     code=code,
                     name=str(item.get("name") or "").strip(),
                     price=_price(item.get("price")),
-                    trade_date=_trade_date(item.get("trade_date")),
+                    trade_date=trade_date,
                     rank=len(bonds) + 1,
                 )
             )
-        logger.info("Factor Cat selection %s: %d bonds", history_id, len(bonds))
-        return bonds
+        for problem in problems:
+            logger.warning("Factor Cat selection %s: %s", history_id, problem)
+        logger.info("Factor Cat selection %s: %d bonds, dated %s", history_id, len(bonds), listed or "-")
+        return TodaySelection(trade_date=listed, bonds=bonds, problems=problems)
 
     # --- paging ----------------------------------------------------------------
     @staticmethod

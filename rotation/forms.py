@@ -99,7 +99,8 @@ class SelectionUploadForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"),
         help_text=_(
-            "A header row with a “code” column, optionally “name” and “rank”; UTF-8 or GBK; at most 1 MiB."
+            "A header row with a “code” column, optionally “name”, “rank” and “trade_date” (which must be "
+            "the trade date above); UTF-8 or GBK; at most 1 MiB."
         ),
     )
 
@@ -111,7 +112,9 @@ class SelectionUploadForm(forms.Form):
         if len(data) > MAX_CSV_BYTES:
             raise forms.ValidationError(_("The file is larger than 1 MiB."))
         try:
-            bonds: list[SelectedBond] = selection_validate(selection_parse_csv(data))
+            bonds: list[SelectedBond] = selection_validate(
+                selection_parse_csv(data), trade_date=self.cleaned_data.get("trade_date")
+            )
         except ValueError as exc:
             raise forms.ValidationError(_("The CSV was not accepted: %(why)s") % {"why": exc})
         if not bonds:
@@ -144,6 +147,7 @@ class RotationStrategyForm(forms.ModelForm):
             "take_profit_ratio",
             "stop_loss_ratio",
             "refill_after_tp_sl",
+            "cooldown_days",
         ]
         widgets = {"weekday": WEEKDAY_WIDGET}
 

@@ -161,6 +161,15 @@ class RotationStrategy(models.Model):
         default=False,
         help_text=_("Replace a sold bond with the next-ranked selected bond not held."),
     )
+    cooldown_days = models.PositiveSmallIntegerField(
+        _("cooldown after take-profit/stop-loss"),
+        default=1,
+        validators=[MaxValueValidator(250)],
+        help_text=_(
+            "Trading days a bond sold by take-profit/stop-loss is not bought back, by a refill or a run: "
+            "1 = not the same trading day, 0 = off."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -481,6 +481,7 @@ def test_adding_a_rotation_goes_through_the_service(staff, paper_rotation):
             "amount_per_bond": "20000",
             "top_n": "3",
             "excluded_codes": "113050.SH",
+            "cooldown_days": "2",
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -488,7 +489,7 @@ def test_adding_a_rotation_goes_through_the_service(staff, paper_rotation):
     assert rotation.strategy.name == "rotation:csv-rot"
     assert rotation.strategy.current_snapshot_id is not None
     assert Subscription.objects.filter(account=account, strategy=rotation.strategy).exists()
-    assert (rotation.month_day, rotation.amount_per_bond) == (31, D("20000"))
+    assert (rotation.month_day, rotation.amount_per_bond, rotation.cooldown_days) == (31, D("20000"), 2)
 
 
 def test_account_and_name_stay_fixed_after_creation(staff, paper_rotation):
@@ -507,6 +508,7 @@ def test_account_and_name_stay_fixed_after_creation(staff, paper_rotation):
             "max_lateness": "00:05:00",
             "sizing": "equal",
             "top_n": "4",
+            "cooldown_days": "1",
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]

@@ -102,6 +102,8 @@ class FakeFactorCat:
             (1, 102): {"holdNum": 5},
         }
         self.selections = {101: SELECTION_101}
+        # Top-level fields of a selection answer per record; omitted: the public shape, dated 2024-05-10.
+        self.selection_tops: dict[int, dict] = {}
 
     # Helpers for tests.
     def issue(self, subject: str, ttl: timedelta) -> str:
@@ -169,12 +171,9 @@ class FakeFactorCat:
             history_id = body.get("strategy_history_id")
             if history_id not in self.selections:
                 return 404, {"message": "回测记录不存在"}
+            top = self.selection_tops.get(history_id, {"trade_date": "2024-05-10"})
             return 200, [
-                {
-                    "strategy_history_id": history_id,
-                    "trade_date": "2024-05-10",
-                    "selected_bonds": self.selections[history_id],
-                }
+                {"strategy_history_id": history_id, **top, "selected_bonds": self.selections[history_id]}
             ]
         return 404, {"detail": "Not Found"}
 
@@ -425,7 +424,9 @@ def test_unknown_record_surfaces_the_servers_message(fake):
 
 def test_today_selection_reads_kzz_code_or_code_and_normalises(fake):
     """Items carrying kzz_code or code, bare or prefixed, become canonical QMT codes ranked in server order."""
-    bonds = logged_in(fake).today_selection(101)
+    answer = logged_in(fake).today_selection(101)
+    bonds = answer.bonds
+    assert answer.trade_date == date(2024, 5, 10) and answer.problems == []
 
     assert [(bond.rank, bond.code) for bond in bonds] == [
         (1, "113050.SH"),
@@ -446,7 +447,7 @@ def test_today_selection_reads_kzz_code_or_code_and_normalises(fake):
 
 
 def test_today_selection_skips_bad_codes_with_a_log_and_keeps_the_rest(fake, caplog):
-    """An ambiguous, empty, repeated or malformed item is skipped and logged; the others keep their order."""
+    """An ambiguous, empty or malformed item is listed as a problem and logged; a repeat keeps its first place."""
     fake.selections[202] = [
         {"kzz_code": "112345", "name": "某公司债"},  # 112xxx: SZ corporate bond, ambiguous bare code
         {"code": "", "name": "无代码"},
@@ -456,16 +457,21 @@ def test_today_selection_skips_bad_codes_with_a_log_and_keeps_the_rest(fake, cap
         {"code": "127045", "name": "牧原转债"},
     ]
     with caplog.at_level(logging.WARNING, logger="rotation.factorcat"):
-        bonds = logged_in(fake).today_selection(202)
+        answer = logged_in(fake).today_selection(202)
 
-    assert [(bond.rank, bond.code) for bond in bonds] == [(1, "113050.SH"), (2, "127045.SZ")]
+    assert [(bond.rank, bond.code) for bond in answer.bonds] == [(1, "113050.SH"), (2, "127045.SZ")]
+    assert [problem.split(":")[0].split(" is")[0] for problem in answer.problems] == [
+        "item 1",
+        "item 2",
+        "item 4",
+    ]
     assert "112345" in caplog.text and "twice" in caplog.text
 
 
 def test_empty_selection_is_an_empty_list(fake):
-    """No bonds today is an empty list, not an error."""
+    """No bonds today is an empty list, not an error (the run refuses it)."""
     fake.selections[303] = []
-    assert logged_in(fake).today_selection(303) == []
+    assert logged_in(fake).today_selection(303).bonds == []
 
 
 # --- retries, timeouts, errors -----------------------------------------------------
@@ -712,7 +718,7 @@ def test_token_expiring_in_five_minutes_is_renewed_with_the_remembered_password(
     assert crypto.decrypt(account.token_encrypted) == client.token
     assert account.token_expires_at > now + LONG_TTL - timedelta(minutes=1)
     assert account.last_login_at == now and account.last_error == ""
-    assert client.today_selection(101)[0].code == "113050.SH"
+    assert client.today_selection(101).bonds[0].code == "113050.SH"
 
 
 def test_without_long_term_tokens_the_login_token_is_kept(account, fake):

@@ -1,0 +1,139 @@
+"""Take-profit / stop-loss on the rotation's own held bonds, with an optional refill."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from execution.calendar import market_date
+from qmtjq.notifications import (
+    EVENT_TP_SL_TRIGGERED,
+    notify,
+)
+
+from .. import decisions
+from ..models import RotationStrategy, Selection, TpSlEvent
+from .cooldown import cooldown_codes
+from .rotations import RotationError
+from .runs import _current_target, _quotes, _write_target
+
+
+def _ratios(rotation: RotationStrategy) -> tuple[Decimal | None, Decimal | None]:
+    """Effective (take-profit, stop-loss): the rotation's own setting, else the backtest record's."""
+    from ..factorcat import tp_sl_ratios
+
+    record_tp, record_sl = tp_sl_ratios(rotation.factorcat_parameters or {})
+    take_profit = rotation.take_profit_ratio if rotation.take_profit_ratio is not None else record_tp
+    stop_loss = rotation.stop_loss_ratio if rotation.stop_loss_ratio is not None else record_sl
+    return take_profit, stop_loss
+
+
+def _refill(
+    rotation: RotationStrategy, target: dict[str, int], value: Decimal, quotes: dict, not_again: set[str]
+) -> tuple[str, int, Decimal]:
+    """The next-ranked bond of the latest selection not held, sized to the value sold.
+
+    Never one of `not_again`: the bond just sold and those in their cooldown;
+    buying one back would have the next pass sell it again.
+    """
+    selection = Selection.objects.filter(rotation=rotation).order_by("-trade_date", "-created_at").first()
+    if selection is None:
+        return "", 0, Decimal(0)
+    excluded = rotation.excluded_code_set()
+    for item in selection.items.all():
+        if item.code in target or item.code in excluded or item.code in not_again:
+            continue
+        quote = quotes.get(item.code)
+        if quote is None or quote.suspended or not quote.last:
+            continue
+        if quote.up_stop is not None and quote.last >= quote.up_stop:
+            continue
+        volume = decisions.lots_for(value, quote.last, rotation.account.commission_rate)
+        if volume:
+            return item.code, volume, quote.last
+    return "", 0, Decimal(0)
+
+
+def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
+    """One pass over every enabled rotation's own held bonds; each trigger rewrites the target without the bond.
+
+    Idempotent: a triggered bond leaves the target, so a repeated pass finds nothing more to do.
+    """
+    results = []
+    rotations = RotationStrategy.objects.filter(enabled=True).select_related(
+        "account", "strategy", "strategy__current_snapshot"
+    )
+    for rotation in rotations:
+        take_profit, stop_loss = _ratios(rotation)
+        if not take_profit and not stop_loss:
+            continue
+        target = _current_target(rotation)
+        if not target:
+            continue
+        held = {h.code: h for h in rotation.account.holdings.filter(code__in=list(target), volume__gt=0)}
+        if not held:
+            continue
+        selection_codes = []
+        if rotation.refill_after_tp_sl:
+            latest = (
+                Selection.objects.filter(rotation=rotation).order_by("-trade_date", "-created_at").first()
+            )
+            selection_codes = list(latest.items.values_list("code", flat=True)) if latest else []
+        quotes = _quotes(rotation.account, list(held) + selection_codes)
+        positions = {
+            code: (quotes[code].last if code in quotes else None, holding.avg_cost)
+            for code, holding in held.items()
+        }
+        triggers = decisions.tp_sl_triggers(positions=positions, take_profit=take_profit, stop_loss=stop_loss)
+        not_again, refill_blocked = set(), ""
+        if triggers and rotation.refill_after_tp_sl:
+            try:
+                not_again = set(cooldown_codes(rotation=rotation, today=market_date(now)))
+            except RotationError as exc:  # the sale goes ahead; only the refill waits (do less when unsure)
+                refill_blocked = str(exc)
+        for trigger in triggers:
+            not_again.add(trigger.code)
+            new_target = {code: volume for code, volume in target.items() if code != trigger.code}
+            refill_code, refill_volume, refill_price = "", 0, Decimal(0)
+            if rotation.refill_after_tp_sl and not refill_blocked:
+                value = trigger.price * held[trigger.code].volume
+                refill_code, refill_volume, refill_price = _refill(
+                    rotation, new_target, value, quotes, not_again
+                )
+                if refill_code:
+                    new_target[refill_code] = refill_volume
+            result = {
+                "rotation": rotation.name,
+                "code": trigger.code,
+                "kind": trigger.kind,
+                "price": trigger.price,
+                "cost": trigger.cost,
+                "ratio": trigger.ratio,
+                "refill": refill_code,
+                "refill_blocked": refill_blocked,
+            }
+            results.append(result)
+            if dry_run:
+                continue
+            prices = {code: quotes[code].last for code in new_target if code in quotes and quotes[code].last}
+            snapshot = _write_target(rotation, new_target, prices)
+            TpSlEvent.objects.create(
+                rotation=rotation,
+                kind=trigger.kind,
+                code=trigger.code,
+                price=trigger.price,
+                cost=trigger.cost,
+                ratio=trigger.ratio,
+                refill_code=refill_code,
+                target_snapshot_id=snapshot.pk,
+            )
+            notify(
+                EVENT_TP_SL_TRIGGERED,
+                title=f"{rotation.name}: {trigger.kind.replace('_', '-')} {trigger.code}",
+                body=(
+                    f"price {trigger.price} vs cost {trigger.cost} ({trigger.profit:+.2%}), ratio {trigger.ratio}"
+                    + (f"; refilled with {refill_code} × {refill_volume}" if refill_code else "")
+                    + (f"; no refill: {refill_blocked}" if refill_blocked else "")
+                ),
+                key=f"{rotation.name}:{trigger.code}:{trigger.kind}",
+            )
+            target = new_target
+    return results
