@@ -5,11 +5,17 @@ import stat
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
+from django.test import RequestFactory
 
 from qmtjq.bootstrap import ensure_secret_key
 from qmtjq.services import admin_user_ensure
 
 # --- ensure_secret_key (runs before settings; no database) -----------------
+
+
+def _login_request():
+    """django-axes needs the request to count a login attempt (per user and per address)."""
+    return RequestFactory().post("/admin/login/")
 
 
 @pytest.fixture
@@ -93,7 +99,7 @@ def test_admin_created_with_random_password(admin_env):
     assert user is not None and user.is_superuser and user.is_staff
     assert user.get_username() == "admin"
     assert password and len(password) >= 16
-    assert authenticate(username="admin", password=password) == user
+    assert authenticate(_login_request(), username="admin", password=password) == user
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
 
     # Not fixed: another installation gets another password.
@@ -109,7 +115,7 @@ def test_admin_uses_configured_name_and_password(admin_env):
     user, generated = admin_user_ensure()
     assert generated is None
     assert user.get_username() == "boss"
-    assert authenticate(username="boss", password="a-long-configured-pass") == user
+    assert authenticate(_login_request(), username="boss", password="a-long-configured-pass") == user
 
 
 @pytest.mark.django_db
@@ -119,7 +125,7 @@ def test_admin_not_touched_when_a_superuser_exists(admin_env):
     admin_env.setenv("QMTJQ_ADMIN_PASSWORD", "other-password")
     assert admin_user_ensure() == (None, None)
     assert list(User.objects.values_list("username", flat=True)) == ["owner"]
-    assert authenticate(username="owner", password="pw-owner-1") is not None
+    assert authenticate(_login_request(), username="owner", password="pw-owner-1") is not None
 
 
 @pytest.mark.django_db

@@ -1,0 +1,36 @@
+"""In headless Chromium: wrong admin passwords lock the login, the page says so, a superuser unlocks it."""
+
+import pytest
+from axes.models import AccessAttempt
+
+from execution.tests.test_browser import browser  # noqa: F401 - the shared Chromium fixture
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _log_in(driver, base_url, username, password):
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base_url}/admin/login/")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
+
+
+def test_browser_login_lockout_and_unlock(browser, live_server, staff_user, settings):  # noqa: F811
+    """Five wrong passwords, then the right one shows the lock page; after a superuser unlocks, login works."""
+    from selenium.webdriver.common.by import By
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _log_in(browser, live_server.url, "staff", "wrong-password")
+    _log_in(browser, live_server.url, "staff", "pw-for-tests-only")
+    locked = browser.find_elements(By.ID, "login-locked")
+    assert locked, browser.page_source[:500]
+    assert "/admin/login/" in browser.current_url
+    browser.get(f"{live_server.url}/admin/")
+    assert "/admin/login/" in browser.current_url  # not logged in
+
+    AccessAttempt.objects.all().delete()  # what a superuser's delete in admin does
+    _log_in(browser, live_server.url, "staff", "pw-for-tests-only")
+    assert not browser.find_elements(By.ID, "login-locked")
+    assert browser.find_elements(By.ID, "user-tools"), browser.page_source[:500]
