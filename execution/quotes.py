@@ -1,4 +1,4 @@
-"""Quotes from a chain of providers: xtdata → HTTP (Tencent) → admin prices → (paper only) target cost.
+"""Quotes from a chain of providers: xtdata → worker-reported → HTTP (Tencent) → admin prices → (paper only) target cost.
 
 Each provider answers `get(codes) -> {code: Quote}` with only the codes it
 could price and never raises: a feed that fails is logged and simply prices
@@ -362,9 +362,13 @@ _default_xtdata = XtdataQuoteProvider()  # shared so its per-day detail cache ou
 def quote_chain_for(
     account: BrokerAccount, *, strategy_ids: Iterable[int] = (), xtdata_module=None
 ) -> QuoteChain:
-    """The quote sources for `account`: live [xtdata, http?, admin]; paper adds the target cost last."""
+    """The quote sources for `account`: live [xtdata, worker, http?, admin]; paper adds the target cost last."""
     xtdata = XtdataQuoteProvider(xtdata_module) if xtdata_module is not None else _default_xtdata
     providers: list = [xtdata]
+    # Remote mode (DESIGN §2): a trading PC's recent xtdata quotes, before HTTP and admin prices.
+    from .remote.quotes import WorkerQuoteProvider
+
+    providers.append(WorkerQuoteProvider())
     if HttpQuoteProvider.enabled():
         providers.append(HttpQuoteProvider())
     providers.append(ManualQuoteProvider())

@@ -210,6 +210,23 @@ STRATEGY_STALE_AFTER_HOURS = env.int("STRATEGY_STALE_AFTER_HOURS", default=24)
 # Django refuses bodies above this before our view sees them; we answer 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
+# --- Remote trading PC (DESIGN §2, server side) ---------------------------
+# A feed request whose ?version= is current waits this long for a change, then answers 304.
+WORKER_FEED_WAIT_SECONDS = env.float("WORKER_FEED_WAIT_SECONDS", default=25.0)
+# How often the per-process poller re-reads the versions of accounts someone waits for.
+WORKER_FEED_POLL_INTERVAL = env.float("WORKER_FEED_POLL_INTERVAL", default=0.5)
+# Reports above this size are refused with 413 (never above the 1 MiB body limit).
+WORKER_REPORT_MAX_BYTES = min(env.int("WORKER_REPORT_MAX_BYTES", default=API_MAX_BODY_BYTES), API_MAX_BODY_BYTES)
+# Server jobs (take-profit/stop-loss) use quotes reported by trading PCs while younger than this.
+WORKER_QUOTE_MAX_AGE_SECONDS = env.int("WORKER_QUOTE_MAX_AGE_SECONDS", default=60)
+# The trading PC's side: where the server is and how to sign in (used by execution.remote.client).
+QMTJQ_SERVER_URL = env.str("QMTJQ_SERVER_URL", default="")
+QMTJQ_WORKER_CLIENT_ID = env.str("QMTJQ_WORKER_CLIENT_ID", default="")
+QMTJQ_WORKER_API_KEY = env.str("QMTJQ_WORKER_API_KEY", default="")
+QMTJQ_WORKER_PRIVATE_KEY_FILE = env.str("QMTJQ_WORKER_PRIVATE_KEY_FILE", default="")
+# Turning TLS verification off is explicit and logged on every start of the client.
+QMTJQ_SERVER_TLS_VERIFY = env.bool("QMTJQ_SERVER_TLS_VERIFY", default=True)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "positions.authentication.ApiClientAuthentication",

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from execution import api as execution_api
+from execution.remote import api as remote_api
 from positions.urls import api_urlpatterns as positions_api
 from rotation import api as rotation_api
 
@@ -16,6 +17,8 @@ execution_api_urls = [
     path("accounts/<str:name>/drift", execution_api.AccountDriftApi.as_view(), name="api-account-drift"),
     path("orders", execution_api.OrdersApi.as_view(), name="api-orders"),
     path("rotation/<str:name>/selection", rotation_api.SelectionApi.as_view(), name="api-rotation-selection"),
+    path("worker/feed", remote_api.WorkerFeedApi.as_view(), name="api-worker-feed"),
+    path("worker/report", remote_api.WorkerReportApi.as_view(), name="api-worker-report"),
 ]
 
 urlpatterns = [

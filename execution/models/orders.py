@@ -2,9 +2,11 @@
 
 import base64
 import secrets
+import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .accounts import BrokerAccount
@@ -13,6 +15,11 @@ from .accounts import BrokerAccount
 def order_key_new() -> str:
     """A unique order key that fits xtquant's order_remark (≤ 24 ASCII chars): 'qj' + 16 base32 chars."""
     return "qj" + base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+
+
+def round_uid_new() -> str:
+    """A round's natural key, made where the round is planned (the trading PC in remote mode)."""
+    return uuid.uuid4().hex
 
 
 class Round(models.Model):
@@ -37,6 +44,8 @@ class Round(models.Model):
     account = models.ForeignKey(
         BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="rounds"
     )
+    # Natural key shared by the trading PC's ledger and the server's mirror (remote mode).
+    uid = models.CharField(_("round uid"), max_length=32, default=round_uid_new, editable=False)
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, db_index=True)
     targets = models.JSONField(_("target versions used"), default=dict)  # {strategy name: snapshot id}
@@ -46,7 +55,8 @@ class Round(models.Model):
     message = models.TextField(_("message"), blank=True)
     # Inputs digest: a round that made no progress is not recomputed until something changes.
     fingerprint = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    # default, not auto_now_add: the server's mirror keeps the time the trading PC recorded.
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False, db_index=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -62,6 +72,7 @@ class Round(models.Model):
         verbose_name_plural = _("rounds")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["account", "-created_at"])]
+        constraints = [models.UniqueConstraint(fields=["account", "uid"], name="round_unique_uid")]
 
     def __str__(self) -> str:
         return f"{self.account.name} #{self.pk} {self.status}"
@@ -135,7 +146,7 @@ class Order(models.Model):
     )
     broker_order_id = models.BigIntegerField(_("broker order id"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False, db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     cancel_requested_at = models.DateTimeField(_("cancel requested at"), null=True, blank=True)
@@ -145,6 +156,8 @@ class Order(models.Model):
     claimed_by = models.CharField(_("claimed by"), max_length=200, blank=True)
     claim_epoch = models.BigIntegerField(_("claim lease epoch"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    # Remote mode: the trading PC's time of the last change it reported; an older report never wins.
+    reported_at = models.DateTimeField(_("last change reported at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("order")
@@ -167,7 +180,7 @@ class OrderEvent(models.Model):
     """Status history of an order."""
 
     order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="events")
-    at = models.DateTimeField(_("at"), auto_now_add=True)
+    at = models.DateTimeField(_("at"), default=timezone.now, editable=False)
     status = models.IntegerField(_("status"), choices=OrderStatus.choices)
     filled_volume = models.BigIntegerField(_("filled volume"), default=0)
     message = models.TextField(_("message"), blank=True)

@@ -497,9 +497,9 @@ def test_live_chain_never_prices_from_target_cost(settings):
     """Live accounts get xtdata, HTTP when enabled, admin — never the strategy's cost, even when asked to."""
     live = BrokerAccount.objects.create(name="l1", account_id="2", mode="live")
     settings.QUOTE_HTTP_ENABLED = False
-    assert quotes.quote_chain_for(live, strategy_ids=[1, 2]).sources == ("xtdata", "admin")
+    assert quotes.quote_chain_for(live, strategy_ids=[1, 2]).sources == ("xtdata", "worker", "admin")
     settings.QUOTE_HTTP_ENABLED = True
-    assert quotes.quote_chain_for(live, strategy_ids=[1, 2]).sources == ("xtdata", "http", "admin")
+    assert quotes.quote_chain_for(live, strategy_ids=[1, 2]).sources == ("xtdata", "worker", "http", "admin")
 
 
 @pytest.mark.django_db
@@ -515,7 +515,7 @@ def test_paper_chain_falls_back_to_admin_then_target_cost(settings):
     chain = quotes.quote_chain_for(paper, strategy_ids=[strategy.pk], xtdata_module=xt)
     got = chain.get(["600000.SH", "000001.SZ", "300750.SZ"])
 
-    assert chain.sources == ("xtdata", "admin", "target_cost")
+    assert chain.sources == ("xtdata", "worker", "admin", "target_cost")
     assert {code: (q.last, q.source) for code, q in got.items()} == {
         "600000.SH": (D("10.50"), "xtdata"),
         "000001.SZ": (D("11.20"), "admin"),
