@@ -151,6 +151,32 @@ TEXT_PATTERNS = [
         gettext_lazy("round trades %(value)s, %(share)s%% of total assets, above the approval threshold %(threshold)s%%"),
         {"value": money},
     ),
+    (
+        r"exits sent, the other orders wait for approval: round trades " + _n("value") + r", (?P<share>[0-9.]+)% of total assets, above the approval threshold (?P<threshold>[0-9.]+)%",
+        gettext_lazy("exits sent, the other orders wait for approval: round trades %(value)s, %(share)s%% of total assets, above the approval threshold %(threshold)s%%"),
+        {"value": money},
+    ),
+    (r"subscription to strategy '(?P<name>.*)' has ratio (?P<value>\S+): a ratio must be above 0", gettext_lazy("subscription to strategy “%(name)s” has ratio %(value)s: a ratio must be above 0"), {}),
+    (r"subscription to strategy '(?P<name>.*)' has capital (?P<value>\S+): capital must be above 0", gettext_lazy("subscription to strategy “%(name)s” has capital %(value)s: capital must be above 0"), {}),
+    (r"strategy '(?P<name>.*)' reported a negative total_value (?P<value>\S+)", gettext_lazy("strategy “%(name)s” reported a negative total_value %(value)s"), {}),
+    (
+        r"capital scaling of strategy '(?P<name>.*)' needs its total_value: the target has no total_value and no line has a cost",
+        gettext_lazy("capital scaling of strategy “%(name)s” needs its total_value: the target has no total_value and no line has a cost"),
+        {},
+    ),
+    (
+        r"capital scaling of strategy '(?P<name>.*)' needs its total_value or every line's cost: no cost for (?P<codes>.+)",
+        gettext_lazy("capital scaling of strategy “%(name)s” needs its total_value or every line's cost: no cost for %(codes)s"),
+        {},
+    ),
+    (
+        _n("wanted") + r" is not a valid sell volume with " + _n("reserved") + r" reserved: " + _n("sold") + r" sold, the rest kept",
+        gettext_lazy("%(wanted)s is not a valid sell volume with %(reserved)s reserved: %(sold)s sold, the rest kept"),
+        {"wanted": volume, "reserved": volume, "sold": volume},
+    ),
+    (r"could not plan this line: (?P<error>.+)", gettext_lazy("could not plan this line: %(error)s"), {}),
+    (r"could not size this line: (?P<error>.+)", gettext_lazy("could not size this line: %(error)s"), {}),
+    (r"(?P<code>[0-9]{6}\.(?:SH|SZ|BJ)) is not traded by qmtjq \((?P<klass>\w+)\)", gettext_lazy("%(code)s is not traded by qmtjq (%(klass)s)"), {}),
     (r"the account subscribes to no strategy", gettext_lazy("the account subscribes to no strategy"), {}),
     (r"strategy '(?P<name>.*)' has not sent a target yet", gettext_lazy("strategy “%(name)s” has not sent a target yet"), {}),
     (

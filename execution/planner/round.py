@@ -183,7 +183,7 @@ def _apply_approval(plan: Plan, subscriptions: list[SubscribedTarget], account: 
         # An exit that waits is a loss the user asked to avoid: send the exits now;
         # the rest is planned again next round, where it waits for approval.
         plan.orders = exit_orders
-        plan.message = f"exits sent; the other orders wait for approval: {message}"
+        plan.message = f"exits sent, the other orders wait for approval: {message}"
         return
     plan.status = PlanStatus.HOLD
     plan.message = message

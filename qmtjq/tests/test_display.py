@@ -45,3 +45,21 @@ def test_stored_english_texts_render_in_chinese():
     with translation.override("en"):
         assert display.text("报价类型 11") == "price type 11"
     assert display.text("something new") == "something new"
+
+
+def test_new_planner_texts_render_in_chinese():
+    """Block and skip texts of the money-safety rules are shown in the reader's language."""
+    from django.utils import translation
+
+    from qmtjq.display import text
+
+    with translation.override("zh-hans"):
+        assert "按资金缩放" in text(
+            "capital scaling of strategy 'S' needs its total_value: the target has no total_value and no line has a cost"
+        )
+        assert "卖出 700" in text("750 is not a valid sell volume with 250 reserved: 700 sold, the rest kept")
+        assert "离场委托已发出" in text(
+            "exits sent, the other orders wait for approval: round trades 50000.00, 41.7% of total assets, "
+            "above the approval threshold 20.0%"
+        )
+        assert "不交易" in text("132001.SH is not traded by qmtjq (other)")
