@@ -78,3 +78,10 @@ def text_param_schema(*, max_length: int, pattern: str | None = None) -> dict:
     if pattern:
         schema["pattern"] = pattern
     return schema
+
+
+class WorkerAuthenticationScheme(ApiClientAuthenticationScheme):
+    """Remote workers use the same two header schemes with a worker credential."""
+
+    target_class = "execution.remote.auth.WorkerAuthentication"
+    name = ["WorkerApiKey", "WorkerSignedToken"]

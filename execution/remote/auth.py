@@ -104,7 +104,7 @@ class WorkerAuthentication(BaseAuthentication):
         digest = tokens.api_key_digest(key)
         client = WorkerClient.objects.select_related("account").filter(api_key_hash=digest).first()
         if client is None:
-            if ApiClient.objects.filter(api_key_hash=digest).exists():
+            if ApiClient.objects.filter(api_keys__digest=digest).exists():
                 _forbid_ingest_credential()
             _fail("invalid API key")
         self._check_enabled(client)
