@@ -2,7 +2,13 @@
 """Django's command-line utility for qmtjq."""
 
 import os
+import secrets
 import sys
+
+# Commands that neither serve nor sign anything (the migration check CI and
+# hooks run, message catalogs) get a throwaway key for this process only: it
+# is never written anywhere, and every other command still demands a real one.
+KEYLESS_COMMANDS = {"makemigrations", "makemessages", "compilemessages"}
 
 
 def main():
@@ -13,6 +19,8 @@ def main():
         from qmtjq.bootstrap import ensure_secret_key
 
         ensure_secret_key()
+    elif len(sys.argv) > 1 and sys.argv[1] in KEYLESS_COMMANDS:
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

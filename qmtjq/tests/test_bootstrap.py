@@ -136,3 +136,45 @@ def test_admin_existing_plain_user_is_not_promoted(admin_env):
     user = User.objects.get(username="admin")
     assert not user.is_superuser
     assert user.check_password("plain-user-pw")
+
+
+# --- commands that sign nothing run without a SECRET_KEY ---------------------
+
+
+@pytest.mark.slow
+def test_makemigrations_check_runs_without_a_secret_key(tmp_path):
+    """`makemigrations --check` (CI, the before-stop hook) needs no SECRET_KEY: it signs nothing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".env").exists():
+        pytest.skip("a developer .env is present; this proves the clean-clone case")
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (root / ".env").exists(), "the throwaway key must not be written anywhere"
+
+
+@pytest.mark.slow
+def test_serving_commands_still_demand_a_secret_key(tmp_path):
+    """A command that signs (runserver, check --deploy) still fails loudly without a SECRET_KEY."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".env").exists():
+        pytest.skip("a developer .env is present; this proves the clean-clone case")
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DEBUG"}}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "SECRET_KEY is required" in done.stderr
