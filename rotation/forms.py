@@ -148,6 +148,8 @@ class RotationStrategyForm(forms.ModelForm):
             "sizing",
             "amount_per_bond",
             "top_n",
+            "budget_amount",
+            "budget_share",
             "excluded_codes",
             "take_profit_ratio",
             "stop_loss_ratio",
@@ -174,6 +176,8 @@ class RotationFromRecordForm(forms.ModelForm):
             "sizing",
             "amount_per_bond",
             "top_n",
+            "budget_amount",
+            "budget_share",
         ]
         widgets = {"weekday": WEEKDAY_WIDGET}
 
