@@ -297,6 +297,8 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
                     "run": None,
                     "rows": decision_rows([row.as_dict() for row in decision.rows]) if decision else [],
                     "budget": decision.budget if decision else None,
+                    "budget_limit": decision.budget_limit if decision else None,
+                    "held_value": decision.held_value if decision else None,
                     "error": message if decision is None else "",
                 }
             )

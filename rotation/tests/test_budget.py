@@ -378,3 +378,16 @@ def test_admin_shows_and_saves_the_budget(client, superuser, account):
     assert response.status_code == 302
     rotation.refresh_from_db()
     assert (rotation.budget_amount, rotation.budget_share) == (None, D("0.2"))
+
+
+def test_admin_dry_run_shows_the_budget_it_kept_to(client, superuser, account):
+    """The dry-run result says the budget and what the rotation's holdings use of it."""
+    from rotation.tests.test_admin import action
+
+    rotation = rotation_create(name="cb-rot", account=account, top_n=2, budget_amount=D("20000"))
+    hold(rotation, [("113050.SH", 80, "110")])
+    select(rotation)
+    client.force_login(superuser)
+    html = action(client, "dry_run", rotation, confirm=True).content.decode()
+    assert "Within the capital budget 20000.00, of which its holdings use 9600.00" in html
+    assert not RotationRun.objects.exists()
