@@ -44,8 +44,8 @@ def login_notifications() -> list[Notification]:
     ("causes", "expected_counts"),
     [
         ([fail_with_500, fail_with_wrong_password], [1, 1]),  # a new cause is not hidden under the old one
-        ([fail_with_wrong_password, fail_with_wrong_password], [2]),  # the same cause folds
-        ([fail_with_500, fail_with_500], [2]),
+        ([fail_with_500, fail_with_wrong_password, fail_with_wrong_password], [1, 2]),  # the same cause folds
+        ([fail_with_wrong_password, fail_with_500, fail_with_500, fail_with_wrong_password], [2, 2]),
     ],
 )
 def test_login_failures_fold_by_account_and_cause(account, fake, causes, expected_counts):  # noqa: F811
