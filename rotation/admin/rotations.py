@@ -229,6 +229,7 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
                     "from_factorcat": rotation.source == RotationStrategy.Source.FACTORCAT,
                     "selection": selection,
                     "target_count": snapshot.positions_count if snapshot else 0,
+                    "budget": rotation_budget_use(rotation=rotation),
                 }
             )
         return rows

@@ -391,3 +391,13 @@ def test_admin_dry_run_shows_the_budget_it_kept_to(client, superuser, account):
     html = action(client, "dry_run", rotation, confirm=True).content.decode()
     assert "Within the capital budget 20000.00, of which its holdings use 9600.00" in html
     assert not RotationRun.objects.exists()
+
+
+def test_run_confirmation_warns_of_a_missing_budget(client, superuser, account):
+    """Before running, the confirmation page says the rotation needs a budget (so the run will be refused)."""
+    from rotation.tests.test_admin import action
+
+    rotation = rotation_create(name="cb-rot", account=account, top_n=2)
+    client.force_login(superuser)
+    html = action(client, "run_now", rotation, confirm=False).content.decode()
+    assert "needs a capital budget" in html and not RotationRun.objects.exists()
