@@ -132,6 +132,13 @@ TEXT_PATTERNS = [
     (r"at limit-up", gettext_lazy("at limit-up"), {}),
     (r"not enough cash for the fixed amount", gettext_lazy("not enough cash for the fixed amount"), {}),
     (r"not enough cash for 10 bonds", gettext_lazy("not enough cash for 10 bonds"), {}),
+    (r"not enough budget for the fixed amount", gettext_lazy("not enough budget for the fixed amount"), {}),
+    (r"not enough budget for 10 bonds", gettext_lazy("not enough budget for 10 bonds"), {}),
+    (
+        r"account (?P<account>.+) follows other strategies too \((?P<others>.+)\): rotation (?P<name>\S+) needs a capital budget \(an amount or a share of total assets\) before it runs",
+        gettext_lazy("account %(account)s follows other strategies too (%(others)s): rotation %(name)s needs a capital budget (an amount or a share of total assets) before it runs"),
+        {},
+    ),
     (r"suspended", gettext_lazy("suspended"), {}),
     (r"no usable price", gettext_lazy("no usable price"), {}),
     (r"suspended or not trading", gettext_lazy("suspended or not trading"), {}),

@@ -54,17 +54,33 @@ def _token_fresh(account: FactorCatAccount, now: datetime) -> bool:
     return account.token_expires_at is None or account.token_expires_at - now > REFRESH_MARGIN
 
 
+def _cause(exc: Exception | None = None, *, status: int | None = None, fallback: str = "") -> str:
+    """A short key for why a login failed (an HTTP status, else the error's kind), so causes fold apart."""
+    status = status if status is not None else getattr(exc, "status", None)
+    if status is not None:
+        return f"http-{status}"
+    return fallback or (type(exc).__name__ if exc is not None else "unknown")
+
+
+def _answered(exc: FactorCatError) -> str:
+    """The server's words with what they answer: 'Factor Cat answered HTTP 500: <detail>'."""
+    if exc.status is None:
+        return str(exc)  # no answer at all: the message already says "could not be reached" and the like
+    return f"Factor Cat answered HTTP {exc.status}: {exc}"
+
+
 def _login_failed(
-    account: FactorCatAccount, message: str, *, status: int | None = None
+    account: FactorCatAccount, message: str, *, cause: str, status: int | None = None
 ) -> FactorCatAuthError:
+    """Record and notify a failed login; notifications fold per account and cause (a new cause is told)."""
     account.last_error = message
     account.save(update_fields=["last_error"])
     logger.warning("Factor Cat account %s: %s", account.name, message)
     notify(
         EVENT_FACTORCAT_LOGIN_FAILED,
-        title=f"Factor Cat login failed: {account.name}",
+        title=f"Factor Cat login failed: {account.name} ({cause})",
         body=message,
-        key=account.name,
+        key=f"{account.name}:{cause}",
     )
     return FactorCatAuthError(message, status)
 
@@ -91,10 +107,15 @@ def factorcat_login(
         account.token_encrypted = crypto.encrypt(client.token)
     except FactorCatError as exc:
         raise _login_failed(
-            account, f"Login as {account.username!r} failed: {exc}", status=exc.status
+            account,
+            f"Login as {account.username!r} failed: {_answered(exc)}",
+            cause=_cause(exc),
+            status=exc.status,
         ) from None
     except crypto.CryptoError as exc:
-        raise _login_failed(account, f"Login as {account.username!r} failed: {exc}") from None
+        raise _login_failed(
+            account, f"Login as {account.username!r} failed: {exc}", cause=_cause(exc)
+        ) from None
     account.token_expires_at = token_expires_at(client.token)
     account.last_login_at = now
     account.last_error = ""
@@ -120,11 +141,14 @@ def factorcat_client_for(
             account,
             "No usable Factor Cat token (none stored, expired, or expiring within 10 minutes) and no "
             "password is remembered: log in again in admin (or turn on 'remember password').",
+            cause="no-password",
         )
     try:
         password = crypto.decrypt(account.password_encrypted)
     except crypto.CryptoError as exc:
-        raise _login_failed(account, f"The stored password cannot be used: {exc}") from None
+        raise _login_failed(
+            account, f"The stored password cannot be used: {exc}", cause=_cause(exc, fallback="password-key")
+        ) from None
     return factorcat_login(account=account, password=password, now=now)
 
 
@@ -147,7 +171,9 @@ def with_relogin(
         if not (account.remember_password and account.password_encrypted):
             raise _login_failed(
                 account,
-                f"Factor Cat refused the stored token ({exc}) and no password is remembered: log in again in admin.",
+                f"Factor Cat refused the stored token ({_answered(exc)}) and no password is remembered: "
+                "log in again in admin.",
+                cause=f"token-{_cause(exc)}",
                 status=exc.status,
             ) from None
         logger.info("Factor Cat account %s: token refused (%s); logging in again", account.name, exc)

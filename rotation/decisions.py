@@ -52,12 +52,22 @@ class Row:
         }
 
 
+class BudgetUnknown(ValueError):
+    """A held bond has neither a price nor a cost: how much of the capital budget is used cannot be told."""
+
+    def __init__(self, codes: list[str]):
+        super().__init__(f"no price or cost for {', '.join(codes)}: the capital budget's use cannot be measured")
+        self.codes = codes
+
+
 @dataclass
 class Decision:
     rows: list[Row] = field(default_factory=list)
     target: dict[str, int] = field(default_factory=dict)
     prices: dict[str, Decimal] = field(default_factory=dict)  # price used per code (target cost)
-    budget: Decimal = ZERO
+    budget: Decimal = ZERO  # money for the buys
+    budget_limit: Decimal | None = None  # the rotation's capital budget (None: the whole account)
+    held_value: Decimal = ZERO  # market value of the rotation's own holdings before this run
 
     @property
     def notify_rows(self) -> list[Row]:
@@ -79,6 +89,21 @@ def _price(code: str, quotes: dict[str, Quote], fallback: Decimal | None) -> Dec
     return fallback if fallback and fallback > 0 else None
 
 
+def holdings_value(
+    *, held: dict[str, int], quotes: dict[str, Quote], costs: dict[str, Decimal] | None = None
+) -> tuple[Decimal, list[str]]:
+    """Market value of the rotation's own holdings (its cost basis when no price), and the codes with neither."""
+    costs = costs or {}
+    value, unknown = ZERO, []
+    for code in sorted(held):
+        price = _price(code, quotes, costs.get(code))
+        if price is None:
+            unknown.append(code)
+        else:
+            value += price * held[code]
+    return value, unknown
+
+
 def decide(
     *,
     selection: list[Candidate],
@@ -92,6 +117,8 @@ def decide(
     cash: Decimal,
     fee_rate: Decimal = Decimal("0.0005"),
     cooling: dict[str, str] | None = None,
+    budget: Decimal | None = None,
+    held_costs: dict[str, Decimal] | None = None,
 ) -> Decision:
     """Keep held bonds still selected, sell those that left, buy new ones by rank while money and the cap allow.
 
@@ -99,10 +126,18 @@ def decide(
     or manual holdings, so selling only ever touches the rotation's bonds.
     `cooling` maps bonds not to be bought back yet (take-profit/stop-loss
     cooldown) to the reason shown in the decision.
+    `budget` is the rotation's capital budget (None: the whole account's cash):
+    buys get the budget minus the market value of the rotation's holdings plus
+    its expected sale proceeds, never more than cash plus those proceeds. A held
+    bond with neither price nor `held_costs` entry raises BudgetUnknown.
     """
     cooling = cooling or {}
     names = dict(names or {})
-    decision = Decision()
+    decision = Decision(budget_limit=budget)
+    if budget is not None:
+        decision.held_value, unknown = holdings_value(held=held, quotes=quotes, costs=held_costs)
+        if unknown:
+            raise BudgetUnknown(unknown)
     ranked = sorted(selection, key=lambda c: c.rank)
     for candidate in ranked:
         names.setdefault(candidate.code, candidate.name)
@@ -166,6 +201,9 @@ def decide(
         buyable.append((candidate, price))
 
     money = cash + proceeds
+    short = "cash"
+    if budget is not None and budget - decision.held_value + proceeds < money:
+        money, short = max(budget - decision.held_value + proceeds, ZERO), "budget"
     decision.budget = money
     wanted = buyable[: max(slots, 0)]
     per_bond = (money / len(wanted)) if wanted and sizing == "equal" else amount_per_bond or ZERO
@@ -177,13 +215,13 @@ def decide(
             continue
         if sizing == "fixed" and money < per_bond:
             decision.rows.append(
-                Row(code, candidate.name, Action.SKIP, 0, "not enough cash for the fixed amount", price)
+                Row(code, candidate.name, Action.SKIP, 0, f"not enough {short} for the fixed amount", price)
             )
             continue
         volume = lots_for(min(per_bond, money), price, fee_rate)
         if volume <= 0:
             decision.rows.append(
-                Row(code, candidate.name, Action.SKIP, 0, "not enough cash for 10 bonds", price)
+                Row(code, candidate.name, Action.SKIP, 0, f"not enough {short} for 10 bonds", price)
             )
             continue
         money -= volume * price * (1 + fee_rate)

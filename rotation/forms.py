@@ -14,6 +14,11 @@ from .services import SelectedBond, selection_parse_csv, selection_validate
 MAX_CSV_BYTES = 1024 * 1024  # same cap as an API body (1 MiB)
 PASSWORD_MAX_CHARS = 256
 
+NO_TOP_N = _(
+    "The backtest record gives no number of bonds to hold (bond_selection_params.top_n or holdNum, "
+    "a positive whole number): enter how many bonds the rotation holds."
+)
+
 WEEKDAY_CHOICES = [("", "---------"), *((day, name) for day, name in WEEKDAYS.items())]
 WEEKDAY_WIDGET = forms.Select(choices=WEEKDAY_CHOICES)
 
@@ -143,6 +148,8 @@ class RotationStrategyForm(forms.ModelForm):
             "sizing",
             "amount_per_bond",
             "top_n",
+            "budget_amount",
+            "budget_share",
             "excluded_codes",
             "take_profit_ratio",
             "stop_loss_ratio",
@@ -169,5 +176,15 @@ class RotationFromRecordForm(forms.ModelForm):
             "sizing",
             "amount_per_bond",
             "top_n",
+            "budget_amount",
+            "budget_share",
         ]
         widgets = {"weekday": WEEKDAY_WIDGET}
+
+    def __init__(self, *args, record_top_n: int | None = None, **kwargs):
+        """`record_top_n`: what the record says it holds; without it the box starts empty, never at a default."""
+        super().__init__(*args, **kwargs)
+        self.top_n_missing = record_top_n is None
+        self.initial["top_n"] = min(record_top_n, 32767) if record_top_n else None
+        if self.top_n_missing:
+            self.fields["top_n"].error_messages["required"] = NO_TOP_N

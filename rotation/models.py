@@ -131,6 +131,27 @@ class RotationStrategy(models.Model):
     amount_per_bond = models.DecimalField(
         _("amount per bond"), max_digits=14, decimal_places=2, null=True, blank=True
     )
+    budget_amount = models.DecimalField(
+        _("capital budget"),
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_(
+            "The most this rotation holds, in CNY (its bonds at market value plus its buys). "
+            "Needed when the account follows other strategies too."
+        ),
+    )
+    budget_share = models.DecimalField(
+        _("capital budget, share of total assets"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.0001")), MaxValueValidator(Decimal(1))],
+        help_text=_("Instead of an amount: e.g. 0.3 = 30% of the account's total assets at the run."),
+    )
     top_n = models.PositiveSmallIntegerField(_("hold at most"), default=10, validators=[MinValueValidator(1)])
     excluded_codes = models.TextField(
         _("excluded codes"),
@@ -176,6 +197,17 @@ class RotationStrategy(models.Model):
         verbose_name = _("rotation strategy")
         verbose_name_plural = _("rotation strategies")
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(budget_amount__isnull=True) | models.Q(budget_share__isnull=True),
+                name="rotation_budget_amount_or_share",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(budget_share__isnull=True)
+                | models.Q(budget_share__gt=0, budget_share__lte=1),
+                name="rotation_budget_share_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -192,6 +224,10 @@ class RotationStrategy(models.Model):
             self.factorcat_account_id and self.factorcat_history_id
         ):
             errors["factorcat_history_id"] = _("A Factor Cat source needs an account and a backtest record.")
+        if self.budget_amount is not None and self.budget_share is not None:
+            errors["budget_share"] = _(
+                "Give the capital budget either as an amount or as a share of total assets, not both."
+            )
         if errors:
             raise ValidationError(errors)
 

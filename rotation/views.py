@@ -20,10 +20,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from execution.calendar import market_date
-from execution.models import Holding
+from execution.models import AccountState, Holding, Subscription
 from execution.selectors_status import held_rounds
 from positions.models import TargetLine
 
+from .budget import budget_use
 from .models import RotationRun, RotationStrategy, Selection, TpSlEvent
 from .services import _ratios
 
@@ -198,6 +199,17 @@ def rotation_cards(rotations: list[RotationStrategy], *, runs_limit: int, now: d
     ):
         todays.setdefault(selection.rotation_id, selection)
     runs = _latest_runs(rotations, runs_limit)
+    account_ids = {r.account_id for r in rotations}
+    total_assets = dict(
+        AccountState.objects.filter(account_id__in=account_ids).values_list("account_id", "total_asset")
+    )
+    followed = defaultdict(list)  # account → [(strategy id, name)] of its enabled subscriptions
+    for account_id, strategy_id, strategy_name in (
+        Subscription.objects.filter(account_id__in=account_ids, enabled=True)
+        .order_by("strategy__name")
+        .values_list("account_id", "strategy_id", "strategy__name")
+    ):
+        followed[account_id].append((strategy_id, strategy_name))
 
     cards = []
     for rotation in rotations:
@@ -221,6 +233,18 @@ def rotation_cards(rotations: list[RotationStrategy], *, runs_limit: int, now: d
             for line in lines.get(rotation.strategy.current_snapshot_id, [])
             if line.volume > 0
         ]
+        own_lines = [
+            (line.code, line.volume, line.cost)
+            for line in lines.get(rotation.strategy.current_snapshot_id, [])
+            if line.volume > 0
+        ]
+        budget = budget_use(
+            rotation=rotation,
+            total_asset=total_assets.get(rotation.account_id),
+            lines=own_lines,
+            last_prices={line.code: line.last_price for line in held if line.last_price},
+            others=[name for sid, name in followed[rotation.account_id] if sid != rotation.strategy_id],
+        )
         cards.append(
             {
                 "rotation": rotation,
@@ -233,6 +257,7 @@ def rotation_cards(rotations: list[RotationStrategy], *, runs_limit: int, now: d
                 "selection": selection,
                 "selection_items": items,
                 "holdings": held,
+                "budget": budget,
                 "runs": rotation_runs,
             }
         )

@@ -16,7 +16,7 @@ from ..credentials import with_relogin
 from ..factorcat import FactorCatError
 from ..forms import RotationFromRecordForm
 from ..models import FactorCatAccount, RotationStrategy
-from ..services import rotation_create
+from ..services import record_top_n, rotation_create
 from ..views import ratio_percent, ratios_effective
 from .base import _figure, _form_errors, _page_number, _positive_int
 
@@ -167,8 +167,9 @@ class FactorCatBrowseMixin:
         parameters = self._factorcat(
             request, account, lambda client: client.parameters(strategy_id, history_id)
         )
+        top_n = record_top_n(parameters=parameters) if parameters is not None else None
         if request.method == "POST":
-            form = RotationFromRecordForm(request.POST)
+            form = RotationFromRecordForm(request.POST, record_top_n=top_n)
             if form.is_valid() and parameters is not None:
                 fields = dict(form.cleaned_data)
                 name, rotation_account = fields.pop("name"), fields.pop("account")
@@ -204,10 +205,9 @@ class FactorCatBrowseMixin:
                         reverse("admin:rotation_rotationstrategy_change", args=[rotation.pk])
                     )
         else:
-            initial = {"factorcat_strategy_name": strategy_name}
-            if parameters and (hold := _positive_int(parameters.get("holdNum"))):
-                initial["top_n"] = min(hold, 32767)
-            form = RotationFromRecordForm(initial=initial)
+            form = RotationFromRecordForm(
+                initial={"factorcat_strategy_name": strategy_name}, record_top_n=top_n
+            )
         form.fields["account"].queryset = BrokerAccount.objects.order_by("name")
         take_profit, stop_loss = ratios_effective(RotationStrategy(factorcat_parameters=parameters or {}))
         return TemplateResponse(
@@ -229,5 +229,6 @@ class FactorCatBrowseMixin:
                 parameters=_pretty_json(parameters) if parameters is not None else None,
                 take_profit=ratio_percent(take_profit),
                 stop_loss=ratio_percent(stop_loss),
+                top_n_missing=parameters is not None and form.top_n_missing and not form.is_bound,
             ),
         )

@@ -5,13 +5,16 @@ import logging
 
 from django.contrib import admin
 from django.db.models import Count
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from execution.admin.base import ConfirmedActionsMixin, _buttons, _pretty_json
+from qmtjq import display
 
+from ..budget import rotation_budget_use
 from ..factorcat import FactorCatError
 from ..forms import RotationStrategyForm
 from ..models import RotationRun, RotationStrategy, Selection
@@ -32,6 +35,7 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
         "source",
         "schedule_text",
         "sizing",
+        "budget_text",
         "top_n",
         "take_profit_effective",
         "stop_loss_effective",
@@ -49,6 +53,7 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
         "tools",
         "next_run_at",
         "ratios_effective_text",
+        "budget_use_text",
         "parameters_pretty",
         "created_at",
     ]
@@ -93,6 +98,16 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
             ),
             (_("Sizing"), {"fields": ["sizing", "amount_per_bond", "top_n", "excluded_codes"]}),
             (
+                _("Capital budget"),
+                {
+                    "fields": ["budget_amount", "budget_share", *([] if adding else ["budget_use_text"])],
+                    "description": _(
+                        "An amount or a share of total assets, or neither. Required when the account follows "
+                        "other strategies too: without it the rotation's runs are refused."
+                    ),
+                },
+            ),
+            (
                 _("Take-profit / stop-loss"),
                 {
                     "fields": [
@@ -130,6 +145,18 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
         obj._state.adding, obj._state.db = False, created._state.db
 
     # -- columns --
+
+    @admin.display(description=_("capital budget"))
+    def budget_text(self, obj):
+        if obj.budget_amount is not None:
+            return display.money(obj.budget_amount)
+        if obj.budget_share is not None:
+            return _("%(share)s of total assets") % {"share": ratio_percent(obj.budget_share)}
+        return "—"
+
+    @admin.display(description=_("budget use"))
+    def budget_use_text(self, obj):
+        return render_to_string("rotation/_budget.html", {"budget": rotation_budget_use(rotation=obj)})
 
     @admin.display(description=_("schedule"), ordering="schedule")
     def schedule_text(self, obj):
@@ -202,6 +229,7 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
                     "from_factorcat": rotation.source == RotationStrategy.Source.FACTORCAT,
                     "selection": selection,
                     "target_count": snapshot.positions_count if snapshot else 0,
+                    "budget": rotation_budget_use(rotation=rotation),
                 }
             )
         return rows
@@ -270,6 +298,8 @@ class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.M
                     "run": None,
                     "rows": decision_rows([row.as_dict() for row in decision.rows]) if decision else [],
                     "budget": decision.budget if decision else None,
+                    "budget_limit": decision.budget_limit if decision else None,
+                    "held_value": decision.held_value if decision else None,
                     "error": message if decision is None else "",
                 }
             )

@@ -4,7 +4,7 @@ A rotation never places orders: it writes its Strategy's target snapshot and
 the account's worker trades the difference (DESIGN §2). One module per topic.
 """
 
-from .rotations import RotationError, rotation_create, rotations_confirm_targets
+from .rotations import RotationError, record_top_n, rotation_create, rotations_confirm_targets
 from .runs import rotation_decide, rotation_run_now, run_execute
 from .selections import (
     MAX_SELECTION,
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_SELECTION",
     "factorcat_selection_get",
     "RotationError",
+    "record_top_n",
     "SelectedBond",
     "_ratios",
     "rotation_create",

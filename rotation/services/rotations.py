@@ -19,6 +19,26 @@ class RotationError(Exception):
 # --- creating rotations --------------------------------------------------------------
 
 
+def _whole_positive(value) -> int | None:
+    if isinstance(value, bool):
+        return None  # JSON true is not a count
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def record_top_n(*, parameters: dict) -> int | None:
+    """How many bonds a Factor Cat backtest record holds; None when it does not say (never guessed).
+
+    Factor Cat's records carry it as `bond_selection_params.top_n`; older ones
+    only as `holdNum`. A value that is not a positive whole number is not used.
+    """
+    selection_params = parameters.get("bond_selection_params")
+    if isinstance(selection_params, dict) and (top_n := _whole_positive(selection_params.get("top_n"))):
+        return top_n
+    return _whole_positive(parameters.get("holdNum"))
+
+
 @transaction.atomic
 def rotation_create(*, name: str, account: BrokerAccount, **fields) -> RotationStrategy:
     """A rotation with its own target Strategy, which the account follows 1:1."""

@@ -21,6 +21,7 @@ from qmtjq.notifications import (
 )
 
 from .. import decisions
+from ..budget import budget_limit, budget_missing_reason
 from ..models import RotationRun, RotationStrategy, Selection
 from .cooldown import cooldown_codes
 from .rotations import RotationError
@@ -35,36 +36,50 @@ def _quotes(account: BrokerAccount, codes: list[str]) -> dict[str, Quote]:
     return quote_source_for(account)(sorted(set(codes))) if codes else {}
 
 
-def _current_target(rotation: RotationStrategy) -> dict[str, int]:
+def _current_target(rotation: RotationStrategy) -> tuple[dict[str, int], dict[str, Decimal]]:
+    """The rotation's own holdings (its current target) and their cost basis (0: none recorded)."""
     snapshot = rotation.strategy.current_snapshot
     if snapshot is None:
-        return {}
-    return dict(snapshot.lines.values_list("code", "volume"))
+        return {}, {}
+    lines = list(snapshot.lines.values_list("code", "volume", "cost"))
+    return {code: volume for code, volume, _ in lines}, {code: cost for code, _, cost in lines if cost}
 
 
 def rotation_decide(
     *, rotation: RotationStrategy, bonds: list[SelectedBond], trade_date: date
 ) -> decisions.Decision:
-    held = _current_target(rotation)
+    if reason := budget_missing_reason(rotation=rotation):
+        raise RotationError(reason)  # sized from the whole cash, it would starve the other strategies
+    held, costs = _current_target(rotation)
     cooling = cooldown_codes(rotation=rotation, today=trade_date)
     state = AccountState.objects.filter(account=rotation.account).first()
     if state is None:
         raise RotationError(
             f"account {rotation.account.name} has no reported state yet: start its worker first"
         )
+    if rotation.budget_share is not None and not state.total_asset:
+        raise RotationError(
+            f"account {rotation.account.name} reports no total assets: "
+            "the capital budget, a share of them, cannot be measured"
+        )
     quotes = _quotes(rotation.account, [b.code for b in bonds] + list(held))
-    return decisions.decide(
-        selection=[decisions.Candidate(b.code, b.name, b.rank, b.price) for b in bonds],
-        held=held,
-        quotes=quotes,
-        excluded=rotation.excluded_code_set(),
-        top_n=rotation.top_n,
-        sizing=rotation.sizing,
-        amount_per_bond=rotation.amount_per_bond,
-        cash=state.cash,
-        fee_rate=rotation.account.commission_rate + Decimal("0.0005"),  # commission plus a small buffer
-        cooling=cooling,
-    )
+    try:
+        return decisions.decide(
+            selection=[decisions.Candidate(b.code, b.name, b.rank, b.price) for b in bonds],
+            held=held,
+            quotes=quotes,
+            excluded=rotation.excluded_code_set(),
+            top_n=rotation.top_n,
+            sizing=rotation.sizing,
+            amount_per_bond=rotation.amount_per_bond,
+            cash=state.cash,
+            fee_rate=rotation.account.commission_rate + Decimal("0.0005"),  # commission plus a small buffer
+            cooling=cooling,
+            budget=budget_limit(rotation=rotation, total_asset=state.total_asset),
+            held_costs=costs,
+        )
+    except decisions.BudgetUnknown as exc:
+        raise RotationError(f"rotation {rotation.name}: {exc}") from None
 
 
 def _write_target(

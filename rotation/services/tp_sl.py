@@ -65,7 +65,7 @@ def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
         take_profit, stop_loss = _ratios(rotation)
         if not take_profit and not stop_loss:
             continue
-        target = _current_target(rotation)
+        target, _costs = _current_target(rotation)
         if not target:
             continue
         held = {h.code: h for h in rotation.account.holdings.filter(code__in=list(target), volume__gt=0)}

@@ -417,6 +417,58 @@ def test_create_rotation_form_errors_create_nothing(staff, fc_account, factorcat
     assert not RotationStrategy.objects.filter(name="fc-rot").exists()
 
 
+def top_n_input(html: str) -> str | None:
+    """The value the top-N box shows (None: empty)."""
+    box = re.search(r'<input[^>]*name="top_n"[^>]*>', html)
+    value = re.search(r'value="([^"]*)"', box[0]) if box else None
+    return value[1] if value else None
+
+
+NO_TOP_N = "The backtest record gives no number of bonds to hold"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "suggested"),
+    [
+        ({"bond_selection_params": {"top_n": 7, "min_price": 90}, "holdNum": 10}, "7"),  # the selection's own
+        ({"bond_selection_params": {"top_n": "6"}}, "6"),
+        ({"bond_selection_params": {"other": 1}, "holdNum": 4}, "4"),  # falls back to holdNum
+        ({"bond_selection_params": {"top_n": 0}, "holdNum": 5}, "5"),
+        ({"holdNum": 10}, "10"),
+        ({"bond_selection_params": {"top_n": -3}, "holdNum": True}, None),  # neither: said, not guessed
+        ({"bond_selection_params": {"top_n": 2.5}}, None),
+        ({"sortFactor": "双低"}, None),
+    ],
+)
+def test_create_rotation_suggests_top_n_from_the_record(staff, fc_account, factorcat, parameters, suggested):
+    """Top-N comes from bond_selection_params.top_n, else holdNum; without either the page says so, no default."""
+    factorcat.parameters[(1, 103)] = parameters
+    url = admin_url("factorcataccount", "create_rotation", fc_account.pk, 1, 103)
+    html = staff.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert top_n_input(html) == suggested
+    assert (NO_TOP_N in html) == (suggested is None)
+
+
+def test_create_rotation_without_top_n_is_a_form_error(staff, fc_account, factorcat, paper_rotation):
+    """A record without top-N and no number typed in: the form says why and nothing is created."""
+    factorcat.parameters[(1, 103)] = {"sortFactor": "双低"}
+    url = admin_url("factorcataccount", "create_rotation", fc_account.pk, 1, 103)
+    form = {
+        "name": "fc-rot",
+        "account": paper_rotation.account.pk,
+        "schedule": "daily",
+        "run_time": "14:50",
+        "sizing": "equal",
+    }
+    response = staff.post(url, form, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and NO_TOP_N in response.content.decode()
+    assert not RotationStrategy.objects.filter(name="fc-rot").exists()
+
+    response = staff.post(url, {**form, "top_n": "3"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 302
+    assert RotationStrategy.objects.get(name="fc-rot").top_n == 3
+
+
 def test_factorcat_errors_are_messages_not_server_errors(staff, fc_account, factorcat, paper_rotation):
     """A server error on the list and a missing record show Factor Cat's own message; nothing is created."""
     factorcat.script("/strategies/", ("status", 400, {"detail": "服务维护中 <b>"}))

@@ -746,7 +746,7 @@ def test_expiring_token_without_remember_password_raises_and_notifies(account, f
 
 
 def test_login_failure_records_last_error_and_notifies_without_the_password(account, fake, notified, caplog):
-    """A refused login: last_error holds the server's message, one notification keyed by the account, no password anywhere."""
+    """A refused login: last_error holds the server's message, one notification keyed by the account and cause, no password anywhere."""
     fake.users["alice"] = "changed on the website"
     caplog.set_level(logging.DEBUG)
 
@@ -758,7 +758,7 @@ def test_login_failure_records_last_error_and_notifies_without_the_password(acco
     assert "Incorrect username or password" in str(caught.value)
     assert len(notified) == 1
     event, kwargs = notified[0]
-    assert event == EVENT_FACTORCAT_LOGIN_FAILED and kwargs["key"] == "main"
+    assert event == EVENT_FACTORCAT_LOGIN_FAILED and kwargs["key"] == "main:http-401"
     assert "Incorrect username or password" in kwargs["body"]
     for text in (caplog.text, account.last_error, kwargs["title"], kwargs["body"], str(caught.value)):
         assert PASSWORD not in text

@@ -40,7 +40,9 @@ def setup(db):
     for code, price in BONDS.items():
         set_price(code, price)
     upload_target("manual", [("110059.SH", 10, "130")])  # another strategy's bond in the same account
-    rotation = rotation_create(name="cb-rot", account=account, top_n=2, sizing=RotationStrategy.Sizing.EQUAL)
+    rotation = rotation_create(
+        name="cb-rot", account=account, top_n=2, sizing=RotationStrategy.Sizing.EQUAL, budget_amount=D("50000")
+    )  # the account follows "manual" too: the rotation keeps to its own budget
     return account, rotation
 
 
