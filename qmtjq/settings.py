@@ -11,6 +11,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from qmtjq.content_policy import content_security_policy
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -65,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "axes",
+    "csp",
     "qmtjq",
     "positions",
     "execution",
@@ -81,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -187,6 +191,8 @@ NOTIFICATION_SEND_ASYNC = env.bool("NOTIFICATION_SEND_ASYNC", default=True)
 # --- Security headers -----------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response; what it allows and why: qmtjq/content_policy.py.
+CONTENT_SECURITY_POLICY = content_security_policy()
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Trading --------------------------------------------------------------
