@@ -213,7 +213,7 @@ QMT_LEASE_TTL_SECONDS = env.float("QMT_LEASE_TTL_SECONDS", default=30.0)
 # that code is held for the day (notified, skipped with the reason).
 QMT_UNFILLED_ROUNDS_HOLD = env.int("QMT_UNFILLED_ROUNDS_HOLD", default=3)
 
-# Fernet key(s) encrypting stored secrets (Factor Cat password and token).
+# Fernet key(s) encrypting stored secrets (Factor Cat password and token, webhook URLs, bot signing secrets).
 # Comma-separated: the first encrypts, all decrypt (key rotation). No default.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import importlib
+import io
 import json
 import logging
 import re
@@ -199,3 +200,26 @@ def test_key_rotation_reencrypts_channel_secrets(bot, settings):  # noqa: F811
     settings.FIELD_ENCRYPTION_KEY = new
     stored = NotificationChannel.objects.get(pk=channel.pk)
     assert stored.webhook_url().endswith(KEY) and stored.signing_secret() == SIGNING_SECRET
+
+
+def test_reencrypt_secrets_command_covers_channels_and_factor_cat(bot, settings):  # noqa: F811
+    """`manage.py reencrypt_secrets` after prepending a new key: the old key can then be dropped."""
+    from django.core.management import call_command
+
+    from rotation.credentials import factorcat_password_set
+    from rotation.models import FactorCatAccount
+
+    old = settings.FIELD_ENCRYPTION_KEY
+    channel = channel_create(name="w", kind="wecom", target=bot.url(f"/send?key={KEY}"))
+    account = FactorCatAccount.objects.create(name="fc", username="u")
+    factorcat_password_set(account=account, password="fc-password")
+    FactorCatAccount.objects.filter(pk=account.pk).update(token_encrypted=crypto.encrypt("fc-token"))
+    settings.FIELD_ENCRYPTION_KEY = f"{crypto.generate_key()},{old}"
+    out = io.StringIO()
+    call_command("reencrypt_secrets", stdout=out)
+    assert "1 notification channel" in out.getvalue() and "1 Factor Cat account" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEY = settings.FIELD_ENCRYPTION_KEY.split(",")[0]
+    assert NotificationChannel.objects.get(pk=channel.pk).webhook_url().endswith(KEY)
+    account.refresh_from_db()
+    assert crypto.decrypt(account.password_encrypted) == "fc-password"
+    assert crypto.decrypt(account.token_encrypted) == "fc-token"
