@@ -1,4 +1,4 @@
-"""Secrets at rest (Factor Cat passwords and tokens), encrypted with Fernet.
+"""Secrets at rest (Factor Cat passwords and tokens, webhook URLs, bot signing secrets), encrypted with Fernet.
 
 The key comes from the environment variable FIELD_ENCRYPTION_KEY (through
 `settings.FIELD_ENCRYPTION_KEY`), never from the code: the older desktop tool
@@ -7,8 +7,8 @@ password (DESIGN §9).
 
 FIELD_ENCRYPTION_KEY holds one Fernet key, or several separated by commas to
 rotate keys: the first encrypts, every one of them decrypts. To rotate,
-prepend a new key, re-encrypt (`reencrypt`) or simply re-enter the secrets,
-then drop the old key. Generate a key with
+prepend a new key, run `python manage.py reencrypt_secrets` (or simply
+re-enter the secrets), then drop the old key. Generate a key with
 
     python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
 """

@@ -1,10 +1,8 @@
 """Where notifications go (channels) and what was notified (the log), see `qmtjq.notifications`."""
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import validate_email
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -29,10 +27,14 @@ class NotificationChannel(models.Model):
         _("target"),
         max_length=1000,
         help_text=_(
-            "Email: addresses separated by commas. Webhooks: the bot's URL (it contains the bot's key: "
-            "keep it private). Bots with keyword security need the keyword “qmtjq”; signing is not supported."
+            "Email: addresses separated by commas. Webhooks: the bot's URL. It contains the bot's key, so it "
+            "is stored encrypted and shown as its host only; to change it, paste the whole new URL."
         ),
     )
+    # The webhook's URL (with the bot's key) and the DingTalk/Feishu signing secret, encrypted
+    # with FIELD_ENCRYPTION_KEY (qmtjq.channels); `target` then holds only the URL's mask.
+    url_encrypted = models.TextField(blank=True, editable=False)
+    secret_encrypted = models.TextField(blank=True, editable=False)
     events = models.JSONField(
         _("events"),
         default=list,
@@ -61,15 +63,25 @@ class NotificationChannel(models.Model):
         return not self.events or event in self.events
 
     def target_display(self) -> str:
-        """The target without the webhook's key (path and query), safe to show in lists and logs."""
-        if self.is_email:
-            return self.target
-        parts = urlsplit(self.target)
-        return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "…"
+        """Email addresses, or the webhook's scheme and host: never the bot's key."""
+        return self.target
+
+    def webhook_url(self) -> str:
+        """The webhook's full URL (decrypted); raises qmtjq.crypto.CryptoError when the key cannot read it."""
+        from . import crypto
+
+        return crypto.decrypt(self.url_encrypted) if self.url_encrypted else ""
+
+    def signing_secret(self) -> str:
+        """The DingTalk/Feishu signing secret (decrypted), '' in keyword mode."""
+        from . import crypto
+
+        return crypto.decrypt(self.secret_encrypted) if self.secret_encrypted else ""
 
     def clean(self):
         from .notifications import EVENTS
 
+        errors = {}
         if self.is_email:
             addresses = self.email_addresses()
             bad = []
@@ -79,23 +91,14 @@ class NotificationChannel(models.Model):
                 except ValidationError:
                     bad.append(address)
             if not addresses or bad:
-                raise ValidationError(
-                    {
-                        "target": _("Enter email addresses separated by commas: %(bad)s")
-                        % {"bad": ", ".join(bad)}
-                    }
-                )
-        elif self.target:
-            try:
-                URLValidator(schemes=["http", "https"])(self.target.strip())
-            except ValidationError:
-                raise ValidationError({"target": _("Enter the webhook's http(s) URL.")})
-            self.target = self.target.strip()
+                errors["target"] = _("Enter email addresses separated by commas: %(bad)s") % {"bad": ", ".join(bad)}
+        elif not self.url_encrypted:
+            errors["target"] = _("Enter the webhook's http(s) URL.")
         unknown = [event for event in self.events or [] if event not in EVENTS]
         if unknown:
-            raise ValidationError(
-                {"events": _("Unknown events: %(events)s") % {"events": ", ".join(unknown)}}
-            )
+            errors["events"] = _("Unknown events: %(events)s") % {"events": ", ".join(unknown)}
+        if errors:
+            raise ValidationError(errors)
 
 
 class Notification(models.Model):

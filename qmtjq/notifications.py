@@ -30,12 +30,14 @@ How it works:
 """
 
 import logging
+import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hashlib import sha256
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from django.conf import settings
@@ -44,6 +46,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from .webhook_signing import webhook_sign
 
 logger = logging.getLogger("qmtjq.notifications")
 
@@ -205,7 +209,7 @@ def channel_send(*, channel, message: Message) -> dict:
     except Exception as exc:  # any failure of one channel is that channel's, not the caller's
         error = f"{type(exc).__name__}: {exc}"
         if not channel.is_email:
-            error = _redact(error, channel.target)
+            error = _redact(error, _channel_secrets(channel))
         error = error[:500]
         logger.warning("notification channel %s failed for %s: %s", channel.name, message.event, error)
     else:
@@ -262,9 +266,13 @@ def webhook_payload(kind: str, message: Message) -> dict:
 
 
 def _send_webhook(channel, message: Message) -> None:
-    response = requests.post(
-        channel.target.strip(), json=webhook_payload(channel.kind, message), timeout=WEBHOOK_TIMEOUT
-    )
+    url, payload = channel.webhook_url(), webhook_payload(channel.kind, message)
+    if not url:
+        raise DeliveryFailed("no webhook URL stored")
+    secret = channel.signing_secret()
+    if secret:
+        url, payload = webhook_sign(kind=channel.kind, url=url, payload=payload, secret=secret, now=time.time())
+    response = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT)
     if not 200 <= response.status_code < 300:
         raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:200]}")
     if channel.kind in ("wecom", "dingtalk", "feishu"):
@@ -295,16 +303,26 @@ def _send_email(channel, message: Message) -> None:
     )
 
 
-def _redact(text: str, target: str) -> str:
-    """Error texts (requests quotes the URL) must not carry the webhook's key."""
-    parts = urlsplit(target.strip())
-    fragments = [
-        target.strip(),
-        parts.path + ("?" + parts.query if parts.query else ""),
-        parts.query,
-        parts.path,
-    ]
-    for fragment in fragments:
+def _channel_secrets(channel) -> list[str]:
+    """What must never appear in an error text: the URL (in every form requests may quote) and the secret."""
+    secrets = []
+    for read in (channel.webhook_url, channel.signing_secret):
+        try:
+            secrets.append(read())
+        except Exception:  # noqa: S112 - unreadable (key missing): then it cannot leak either
+            continue
+    return secrets
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    """Error texts (requests quotes the URL, with the key and the signature) must not carry them."""
+    fragments = []
+    for secret in filter(None, (s.strip() for s in secrets)):
+        parts = urlsplit(secret)
+        fragments += [secret, parts.path + ("?" + parts.query if parts.query else ""), parts.query, parts.path]
+        fragments += [quote_plus(secret), quote(secret, safe="")]
+    for fragment in sorted(set(fragments), key=len, reverse=True):
         if len(fragment) > 1:
             text = text.replace(fragment, "/…")
-    return text
+    # A signed DingTalk URL adds timestamp and sign after the stored query.
+    return re.sub(r"([?&](?:timestamp|sign|access_token|key)=)[^&\s'\")]*", r"\1…", text)

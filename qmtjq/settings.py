@@ -11,6 +11,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from qmtjq.content_policy import content_security_policy
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -33,8 +35,22 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Reverse proxies whose X-Forwarded-For we believe when recording who uploaded.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
-if env.bool("BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if BEHIND_TLS_PROXY:
+    # The proxy terminates TLS and says so in X-Forwarded-Proto (it must overwrite a client's own).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    # Both are off unless asked for: sub-domains may still serve plain http, and a preload
+    # listing is baked into browsers for months. `check --deploy` advises them; we say no on
+    # purpose, so its two hints are silenced while they are off.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        SILENCED_SYSTEM_CHECKS.append("security.W005")
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
@@ -51,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "axes",
+    "csp",
     "qmtjq",
     "positions",
     "execution",
@@ -67,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -173,6 +191,8 @@ NOTIFICATION_SEND_ASYNC = env.bool("NOTIFICATION_SEND_ASYNC", default=True)
 # --- Security headers -----------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response; what it allows and why: qmtjq/content_policy.py.
+CONTENT_SECURITY_POLICY = content_security_policy()
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Trading --------------------------------------------------------------
@@ -193,7 +213,7 @@ QMT_LEASE_TTL_SECONDS = env.float("QMT_LEASE_TTL_SECONDS", default=30.0)
 # that code is held for the day (notified, skipped with the reason).
 QMT_UNFILLED_ROUNDS_HOLD = env.int("QMT_UNFILLED_ROUNDS_HOLD", default=3)
 
-# Fernet key(s) encrypting stored secrets (Factor Cat password and token).
+# Fernet key(s) encrypting stored secrets (Factor Cat password and token, webhook URLs, bot signing secrets).
 # Comma-separated: the first encrypts, all decrypt (key rotation). No default.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from execution import api as execution_api
 from execution.remote import api as remote_api
@@ -28,7 +28,7 @@ urlpatterns = [
     path("api/schema/", staff_member_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(
         "api/docs/",
-        staff_member_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        staff_member_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
     path("", include("positions.urls")),

@@ -178,3 +178,15 @@ def with_relogin(
             ) from None
         logger.info("Factor Cat account %s: token refused (%s); logging in again", account.name, exc)
     return fn(factorcat_client_for(account=account, now=now, force_login=True))
+
+
+def factorcat_secrets_reencrypt() -> int:
+    """Re-encrypt every stored password and token with the first FIELD_ENCRYPTION_KEY (key rotation)."""
+    changed = 0
+    for account in FactorCatAccount.objects.exclude(password_encrypted="", token_encrypted=""):
+        fields = [f for f in ("password_encrypted", "token_encrypted") if getattr(account, f)]
+        for field in fields:
+            setattr(account, field, crypto.reencrypt(getattr(account, field)))
+        account.save(update_fields=fields)
+        changed += 1
+    return changed

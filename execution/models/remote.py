@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from qmtjq.models import RotatingKey
+
 from .accounts import BrokerAccount
 
 
@@ -16,8 +18,6 @@ class WorkerClient(models.Model):
     client_id = models.CharField(
         _("client id"), max_length=64, unique=True, help_text=_("Used in signed tokens.")
     )
-    api_key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
-    api_key_prefix = models.CharField(_("API key starts with"), max_length=12, blank=True, editable=False)
     public_key = models.TextField(
         _("RSA public key (PEM)"),
         blank=True,
@@ -32,6 +32,9 @@ class WorkerClient(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     last_used_from = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+    # Refusals answer one generic 401; the reason is kept here for the operator (and in the log).
+    last_auth_failure = models.CharField(_("last authentication failure"), max_length=300, blank=True)
+    last_auth_failure_at = models.DateTimeField(_("last authentication failure at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("worker credential")
@@ -40,6 +43,18 @@ class WorkerClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.client_id} → {self.account.name})"
+
+
+class WorkerKey(RotatingKey):
+    """An API key of a worker credential; during a rotation's grace period two keys are valid."""
+
+    client = models.ForeignKey(
+        WorkerClient, verbose_name=_("worker credential"), on_delete=models.CASCADE, related_name="api_keys"
+    )
+
+    class Meta(RotatingKey.Meta):
+        verbose_name = _("worker API key")
+        verbose_name_plural = _("worker API keys")
 
 
 class WorkerStatus(models.Model):

@@ -6,6 +6,7 @@ JoinQuant client's valid credential is recognised and refused with 403: it
 may upload targets, never read an account's feed or write its ledger.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,16 +19,19 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from positions import tokens
-from positions.authentication import client_ip
+from positions.authentication import GENERIC_FAILURE, client_ip
 from positions.models import ApiClient, SeenToken
+from qmtjq import keys
 from qmtjq.db import serialized_writes
 
-from ..models import WorkerClient
+from ..models import WorkerClient, WorkerKey
+from .credentials import worker_client_auth_failed
 
 AUTH_API_KEY = "api_key"
 AUTH_RSA_V1 = "rsa_v1"
 AUTH_RSA_V2 = "rsa_v2"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+logger = logging.getLogger("execution.remote.auth")
 INGEST_CREDENTIAL = "this is a JoinQuant API client credential; worker endpoints need a worker credential"
 
 
@@ -55,6 +59,16 @@ class WorkerAuth:
 
 def _fail(message: str):
     raise exceptions.AuthenticationFailed(message)
+
+
+def _refuse(reason: str, *, client: WorkerClient | None = None, ip: str | None = None):
+    """Answer the generic 401; the reason goes to the server log and the credential's admin page."""
+    logger.warning(
+        "worker authentication refused (%s) from %s: %s", client.client_id if client else "no client", ip, reason
+    )
+    if client is not None:
+        worker_client_auth_failed(client=client, reason=reason)
+    _fail(GENERIC_FAILURE)
 
 
 def _forbid_ingest_credential():
@@ -88,62 +102,75 @@ class WorkerAuthentication(BaseAuthentication):
             return None
         if key is not None and header is not None:
             _fail("send either X-API-Key or X-Auth-Token, not both")
+        ip = client_ip(request)
         if key is not None:
-            client, auth_type = self._by_api_key(key.strip()), AUTH_API_KEY
+            client, auth_type = self._by_api_key(key.strip(), ip), AUTH_API_KEY
         else:
-            client, auth_type = self._by_token(request, header)
-        self._touch(client, client_ip(request))
+            client, auth_type = self._by_token(request, header, ip)
+        self._touch(client, ip)
         return WorkerPrincipal(client), WorkerAuth(client, auth_type)
 
     def authenticate_header(self, request):
         return 'X-API-Key realm="qmtjq-worker"'
 
-    def _by_api_key(self, key: str) -> WorkerClient:
+    def _by_api_key(self, key: str, ip: str | None) -> WorkerClient:
         if not key:
             _fail("X-API-Key is empty")
-        digest = tokens.api_key_digest(key)
-        client = WorkerClient.objects.select_related("account").filter(api_key_hash=digest).first()
-        if client is None:
-            if ApiClient.objects.filter(api_keys__digest=digest).exists():
+        row, problem = keys.key_find(model=WorkerKey, raw=key)
+        if row is None:
+            if ApiClient.objects.filter(api_keys__digest=tokens.api_key_digest(key)).exists():
                 _forbid_ingest_credential()
-            _fail("invalid API key")
-        self._check_enabled(client)
+            _refuse("unknown API key", ip=ip)
+        client = WorkerClient.objects.select_related("account").get(pk=row.client_id)
+        if problem:
+            _refuse(f"API key {row.prefix}… is {problem}", client=client, ip=ip)
+        if not client.enabled:
+            _refuse("API key used while the worker credential is disabled", client=client, ip=ip)
         if client.require_v2:
-            _fail("this worker credential must use v2 signed X-Auth-Token, not an API key")
+            _refuse("API key used, but the worker credential requires v2 signed tokens", client=client, ip=ip)
+        if row.last_used_at is None or timezone.now() - row.last_used_at >= LAST_USED_RESOLUTION:
+            WorkerKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return client
 
-    def _by_token(self, request, header: str) -> tuple[WorkerClient, str]:
+    def _by_token(self, request, header: str, ip: str | None) -> tuple[WorkerClient, str]:
+        # Checks that depend only on the token may say what is wrong; everything that
+        # depends on the credential answers the generic failure (as the ingest API).
         try:
             token = tokens.token_parse(header)
         except tokens.TokenError as exc:
             _fail(f"malformed X-Auth-Token: {exc}")
+        try:
+            tokens.token_check_time(token, now=time.time(), max_skew=settings.API_TOKEN_MAX_SKEW_SECONDS)
+        except tokens.TokenError as exc:
+            _fail(str(exc))
         client = WorkerClient.objects.select_related("account").filter(client_id=token.client_id).first()
         if client is None:
             ingest = ApiClient.objects.filter(client_id=token.client_id).exclude(public_key="").first()
             if ingest is not None and _verifies(token, ingest.public_key):
                 _forbid_ingest_credential()
-            _fail("unknown client_id in X-Auth-Token")
-        self._check_enabled(client)
+            if ingest is None:
+                tokens.token_verify_dummy(token)  # an unknown id takes as long as a bad signature
+            _refuse(f"unknown client_id {token.client_id!r} in X-Auth-Token", ip=ip)
         if not client.public_key:
-            _fail("this worker credential has no RSA public key; use its API key or add a key in admin")
-        if client.require_v2 and token.version != 2:
-            _fail("this worker credential must use v2 tokens that sign method, path and body")
+            tokens.token_verify_dummy(token)
+            _refuse("signed token used, but the worker credential has no RSA public key", client=client, ip=ip)
         try:
-            tokens.token_check_time(token, now=time.time(), max_skew=settings.API_TOKEN_MAX_SKEW_SECONDS)
             tokens.token_verify_signature(token, client.public_key)
-            if token.version == 2:
+        except tokens.TokenError as exc:
+            _refuse(str(exc), client=client, ip=ip)
+        if not client.enabled:
+            _refuse("signed token used while the worker credential is disabled", client=client, ip=ip)
+        if client.require_v2 and token.version != 2:
+            _refuse("v1 token used, but the worker credential requires v2 signed tokens", client=client, ip=ip)
+        if token.version == 2:
+            try:
                 tokens.token_check_request(
                     token, method=request.method, path=request.get_full_path(), body=request.body
                 )
-        except tokens.TokenError as exc:
-            _fail(str(exc))
+            except tokens.TokenError as exc:
+                _fail(str(exc))  # the caller proved it holds the key: tell it what it signed wrong
         token_remember(token)
         return client, AUTH_RSA_V2 if token.version == 2 else AUTH_RSA_V1
-
-    @staticmethod
-    def _check_enabled(client: WorkerClient) -> None:
-        if not client.enabled:
-            _fail("this worker credential is disabled")
 
     @staticmethod
     def _touch(client: WorkerClient, ip: str | None) -> None:

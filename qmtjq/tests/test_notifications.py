@@ -25,6 +25,7 @@ from execution.brokers.base import BrokerEvent, BrokerOrder
 from execution.models import BrokerAccount, Order, OrderStatus, Round, TradingDay, WorkerLease
 from execution.services.orders import events_apply, order_apply
 from qmtjq import notifications
+from qmtjq.channels import channel_create
 from qmtjq.models import Notification, NotificationChannel
 from qmtjq.notifications import (
     EVENT_HEARTBEAT_MISSING,
@@ -55,9 +56,14 @@ class BotServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
-                path = self.path.split("?")[0]
+                path, _, query = self.path.partition("?")
                 server.received.append(
-                    {"path": path, "content_type": self.headers.get("Content-Type"), "json": json.loads(raw)}
+                    {
+                        "path": path,
+                        "query": query,
+                        "content_type": self.headers.get("Content-Type"),
+                        "json": json.loads(raw),
+                    }
                 )
                 status, answer = server.answers.get(path, (200, {"errcode": 0, "errmsg": "ok"}))
                 payload = json.dumps(answer).encode()
@@ -130,9 +136,9 @@ def sent(django_capture_on_commit_callbacks):
     return run
 
 
-def channel(name, kind, target, *, events=(), enabled=True):
-    return NotificationChannel.objects.create(
-        name=name, kind=kind, target=target, events=list(events), enabled=enabled
+def channel(name, kind, target, *, events=(), enabled=True, secret=""):
+    return channel_create(
+        name=name, kind=kind, target=target, events=list(events), enabled=enabled, signing_secret=secret
     )
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from positions.codes import CodeError, normalize
 from qmtjq.names import SOURCE_SELECTION, security_names_upsert
+from qmtjq.validation import text_check
 
 from .. import decisions
 from ..factorcat import trade_date_parse
@@ -17,6 +18,7 @@ from ..models import RotationStrategy, Selection, SelectionItem
 from .rotations import RotationError
 
 MAX_SELECTION = 500
+BOND_NAME_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,10 @@ def selection_validate(bonds: object, *, trade_date: date | None = None) -> list
             raise ValueError(f"{field}.code: {code} appears twice")
         seen.add(code)
         name = item.get("name") or ""
-        if not isinstance(name, str) or len(name) > 64:
-            raise ValueError(f"{field}.name: must be a string of at most 64 characters")
+        if not isinstance(name, str) or len(name) > BOND_NAME_MAX:
+            raise ValueError(f"{field}.name: must be a string of at most {BOND_NAME_MAX} characters")
+        # The rules of every security name: no lone surrogates, control or invisible formatting characters.
+        text_check(name.strip(), f"{field}.name", name=True)
         rank = item.get("rank")
         if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
             raise ValueError(f"{field}.rank: must be a positive whole number")
@@ -77,6 +81,13 @@ def selection_parse_csv(data: bytes) -> list[dict]:
             continue
     else:
         raise ValueError("the file is neither UTF-8 nor GBK text")
+    try:
+        return _csv_bonds(text)
+    except csv.Error as exc:
+        raise ValueError(f"the file is not readable CSV: {exc}") from None
+
+
+def _csv_bonds(text: str) -> list[dict]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "code" not in [f.strip().lower() for f in reader.fieldnames]:
         raise ValueError("the CSV needs a header row with a 'code' column (and optionally 'name', 'rank')")

@@ -113,3 +113,29 @@ def test_admin_excluded_codes_with_ascii_digits_are_stored(staff, paper_rotation
         "123001.SZ",
         "113050.SH",
     }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "南银\u202e转债",  # bidi override
+        "南银\u200b转债",  # zero-width space
+        "南银\x00转债",  # NUL
+        '"南银\n转债"',  # a newline inside a quoted CSV field
+    ],
+)
+def test_csv_upload_refuses_bond_names_with_hidden_characters(staff, paper_rotation, name):  # noqa: F811
+    """CSV bond names pass the same name check as the API's: a form error naming the line, nothing stored."""
+    content = f"code,name\n113050,{name}\n".encode()
+    response = upload(staff, paper_rotation, content)
+    assert response.status_code == 200
+    assert "bonds[0].name" in response.content.decode()
+    assert not Selection.objects.exists()
+
+
+def test_selection_validate_refuses_a_bond_name_with_a_lone_surrogate():
+    """Whatever path a list comes by, a name no database can store is refused naming the line."""
+    from rotation.services import selection_validate
+
+    with pytest.raises(ValueError, match=r"bonds\[1\]\.name: contains unencodable text"):
+        selection_validate([{"code": "113050"}, {"code": "123001", "name": "蓝标\ud800"}])
