@@ -55,3 +55,10 @@ def worker_client_rotate_key(*, client: WorkerClient) -> str:
     client.save(update_fields=["api_key_hash", "api_key_prefix"])
     logger.info("worker API key rotated for %s", client.client_id)
     return api_key
+
+
+def worker_client_set_enabled(*, client: WorkerClient, enabled: bool) -> None:
+    """Turn a credential off (every request with it is refused at once) or back on."""
+    client.enabled = enabled
+    client.save(update_fields=["enabled"])
+    logger.info("worker credential %s %s", client.client_id, "enabled" if enabled else "disabled")
