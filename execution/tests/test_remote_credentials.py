@@ -71,7 +71,9 @@ def test_admin_changelist_add_shows_key_once(admin_client, paper_account):
     key = response.context["api_key"]
     assert key.startswith("qw_") and client.api_key_hash == tokens.api_key_digest(key)
     assert client.client_id.startswith("w-p1-")
-    assert admin_client.get(reverse("admin:execution_workerclient_change", args=[client.pk])).status_code == 200
+    assert (
+        admin_client.get(reverse("admin:execution_workerclient_change", args=[client.pk])).status_code == 200
+    )
 
 
 def test_admin_rotate_and_disable(admin_client, paper_account):

@@ -19,7 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("account", help="Broker account name (as in admin).")
-        parser.add_argument("--name", default="", help="A label, e.g. 'home PC' (default: trading PC of ACCOUNT).")
+        parser.add_argument(
+            "--name", default="", help="A label, e.g. 'home PC' (default: trading PC of ACCOUNT)."
+        )
         parser.add_argument(
             "--public-key",
             metavar="FILE",
@@ -36,7 +38,9 @@ class Command(BaseCommand):
         try:
             broker_account = BrokerAccount.objects.get(name=account)
         except BrokerAccount.DoesNotExist:
-            raise CommandError(f"no broker account named {account!r}; create it in admin or with create_account")
+            raise CommandError(
+                f"no broker account named {account!r}; create it in admin or with create_account"
+            )
         pem = ""
         if public_key:
             try:
