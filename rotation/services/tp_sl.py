@@ -65,7 +65,9 @@ def _price_missing(rotation: RotationStrategy, codes: list[str], now: datetime) 
     if not can_place_orders(now, allow_closing_auction=True)[0]:
         return  # prices do not move outside sessions; nothing was missed
     # Quote ages are measured on the wall clock, as the quotes' freshness is.
-    price_missing_notify(scope=rotation.name, codes=codes, now=timezone.now(), what=_("take-profit/stop-loss"))
+    price_missing_notify(
+        scope=rotation.name, codes=codes, now=timezone.now(), what=_("take-profit/stop-loss")
+    )
 
 
 def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:

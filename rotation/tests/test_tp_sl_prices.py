@@ -10,7 +10,7 @@ from django.utils import timezone
 from execution.models import BrokerAccount, ManualQuote, WorkerQuote
 from qmtjq.models import Notification
 from rotation.services import tp_sl_check
-from rotation.tests.test_cooldown import A, B, DAY, at, rotation, take_profit_on_a, trading_days  # noqa: F401
+from rotation.tests.test_cooldown import DAY, A, B, at, rotation, take_profit_on_a, trading_days  # noqa: F401
 from rotation.tests.test_selection_dates import account  # noqa: F401
 
 pytestmark = pytest.mark.django_db
