@@ -16,11 +16,11 @@ from rotation.tests.test_selection_dates import account  # noqa: F401
 pytestmark = pytest.mark.django_db
 
 
-def _live_server_prices(rotation, *, a_age: timedelta, b_age: timedelta | None):
+def _live_server_prices(rot, *, a_age: timedelta, b_age: timedelta | None):
     """A live account on a server: no admin prices, only what the trading PC reported (aged as given)."""
-    take_profit_on_a(rotation)
-    BrokerAccount.objects.filter(pk=rotation.account_id).update(mode=BrokerAccount.Mode.LIVE)
-    rotation.account.refresh_from_db()
+    take_profit_on_a(rot)
+    BrokerAccount.objects.filter(pk=rot.account_id).update(mode=BrokerAccount.Mode.LIVE)
+    rot.account.refresh_from_db()
     ManualQuote.objects.all().delete()
     now = timezone.now()
     WorkerQuote.objects.create(code=A, last_price=D("144.000"), quoted_at=now - a_age, received_at=now)
