@@ -246,6 +246,9 @@ QMTJQ_WORKER_API_KEY = env.str("QMTJQ_WORKER_API_KEY", default="")
 QMTJQ_WORKER_PRIVATE_KEY_FILE = env.str("QMTJQ_WORKER_PRIVATE_KEY_FILE", default="")
 # Turning TLS verification off is explicit and logged on every start of the client.
 QMTJQ_SERVER_TLS_VERIFY = env.bool("QMTJQ_SERVER_TLS_VERIFY", default=True)
+# Quote sources whose prices the trading PC reports to the server (broker data only by default:
+# a paper account's bookkeeping prices must never drive the server's take-profit/stop-loss).
+QMTJQ_WORKER_REPORT_QUOTE_SOURCES = env.list("QMTJQ_WORKER_REPORT_QUOTE_SOURCES", default=["xtdata"])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,46 +1,189 @@
-"""Worker credentials (remote trading PCs): keys with their state, and why the last refusal happened.
+"""Execution admin: remote mode (worker credentials, what trading PCs last said, their quotes)."""
 
-Created and rotated with `manage.py create_worker_client` (the key is shown once there).
-"""
+import secrets
 
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from positions import tokens
 from positions.admin import ApiClientAdmin
 
-from ..models import WorkerClient
+from ..models import WorkerClient, WorkerQuote, WorkerStatus
+from ..remote import credentials
+from .base import ReadOnlyAdminMixin
+
+
+class WorkerClientForm(forms.ModelForm):
+    client_id = forms.RegexField(
+        label=_("client id"),
+        regex=r"^[A-Za-z0-9_.-]{1,64}$",
+        required=False,
+        help_text=_("Letters, digits, '.', '_' and '-'; empty: generated."),
+    )
+
+    class Meta:
+        model = WorkerClient
+        fields = ["name", "account", "client_id", "enabled", "public_key", "require_v2"]
+
+    def clean_public_key(self):
+        pem = self.cleaned_data.get("public_key", "").strip()
+        if pem:
+            try:
+                tokens.public_key_load(pem)
+            except tokens.TokenError as exc:
+                raise forms.ValidationError(str(exc))
+        return pem
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("require_v2") and not cleaned.get("public_key"):
+            self.add_error("require_v2", _("v2 tokens need an RSA public key."))
+        if not cleaned.get("client_id") and cleaned.get("account"):
+            cleaned["client_id"] = f"w-{cleaned['account'].name[:40]}-{secrets.token_hex(4)}"
+            self.instance.client_id = cleaned["client_id"]
+        return cleaned
 
 
 @admin.register(WorkerClient)
 class WorkerClientAdmin(admin.ModelAdmin):
-    list_display = ["name", "account", "client_id", "enabled", "last_used_at", "last_auth_failure_at"]
-    list_filter = ["enabled"]
-    search_fields = ["name", "client_id", "account__name"]
-    list_select_related = ["account"]
-    fields = [
+    form = WorkerClientForm
+    list_display = [
         "name",
-        "account",
         "client_id",
+        "account",
         "enabled",
         "require_v2",
-        "public_key",
-        "api_keys_table",
-        "created_at",
+        "has_rsa_key",
         "last_used_at",
         "last_used_from",
-        "last_auth_failure",
         "last_auth_failure_at",
     ]
+    list_filter = ["enabled", "require_v2"]
+    list_select_related = ["account"]
+    search_fields = ["name", "client_id", "account__name"]
+    autocomplete_fields = ["account"]
     readonly_fields = [
-        "account",
-        "client_id",
         "api_keys_table",
         "created_at",
         "last_used_at",
         "last_used_from",
         "last_auth_failure",
         "last_auth_failure_at",
+        "tools",
     ]
+    actions = ["disable_clients", "enable_clients"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "account", "client_id", "enabled", "public_key", "require_v2"]
+        return fields + (self.readonly_fields if obj else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        # A credential never moves to another account: make a new one instead.
+        return [*self.readonly_fields, "account"] if obj else []
+
     api_keys_table = ApiClientAdmin.api_keys_table
 
-    def has_add_permission(self, request):
-        return False  # `manage.py create_worker_client` shows the new key once
+    @admin.display(boolean=True, description=_("RSA key"))
+    def has_rsa_key(self, obj):
+        return bool(obj.public_key)
+
+    @admin.display(description=_("tools"))
+    def tools(self, obj):
+        if not obj.pk:
+            return _("An API key is generated and shown once when you save.")
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:execution_workerclient_rotate_key", args=[obj.pk]),
+            _("Rotate API key"),
+        )
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:pk>/rotate-key/",
+                self.admin_site.admin_view(self.rotate_key_view),
+                name="execution_workerclient_rotate_key",
+            )
+        ]
+        return own + super().get_urls()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            request._new_api_key = credentials.worker_client_rotate_key(client=obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        api_key = getattr(request, "_new_api_key", None)
+        if api_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        return self._render_key(request, obj, api_key)
+
+    def _render_key(self, request, obj, api_key):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "client": obj,
+            "api_key": api_key,
+            "title": _("API key for %(name)s") % {"name": obj.name},
+        }
+        response = TemplateResponse(request, "admin/execution/workerclient/key_shown.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def rotate_key_view(self, request, pk):
+        client = get_object_or_404(WorkerClient, pk=pk)
+        if not self.has_change_permission(request, client):
+            return HttpResponse(status=403)
+        if request.method == "POST":
+            api_key = credentials.worker_client_rotate_key(client=client)
+            self.log_change(request, client, "Rotated API key (the old key keeps working for the grace period)")
+            return self._render_key(request, client, api_key)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "client": client,
+            "grace_hours": settings.API_KEY_ROTATION_GRACE_HOURS,
+            "title": _("Rotate the API key of %(name)s?") % {"name": client.name},
+        }
+        return TemplateResponse(request, "admin/execution/workerclient/rotate_confirm.html", context)
+
+    @admin.action(description=_("Disable selected worker credentials"))
+    def disable_clients(self, request, queryset):
+        for client in queryset:
+            credentials.worker_client_set_enabled(client=client, enabled=False)
+            self.log_change(request, client, "Disabled")
+        self.message_user(
+            request, _("%(count)d credential(s) disabled.") % {"count": queryset.count()}, messages.SUCCESS
+        )
+
+    @admin.action(description=_("Enable selected worker credentials"))
+    def enable_clients(self, request, queryset):
+        for client in queryset:
+            credentials.worker_client_set_enabled(client=client, enabled=True)
+            self.log_change(request, client, "Enabled")
+        self.message_user(
+            request, _("%(count)d credential(s) enabled.") % {"count": queryset.count()}, messages.SUCCESS
+        )
+
+
+@admin.register(WorkerStatus)
+class WorkerStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["account", "holder", "status", "heartbeat_at", "worker_time", "remote_addr", "client"]
+    list_select_related = ["account", "client"]
+    search_fields = ["account__name", "holder", "status"]
+
+
+@admin.register(WorkerQuote)
+class WorkerQuoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["code", "last_price", "up_stop", "down_stop", "suspended", "quoted_at", "account"]
+    list_filter = ["suspended"]
+    list_select_related = ["account"]
+    search_fields = ["code"]
+    date_hierarchy = "quoted_at"

@@ -112,3 +112,37 @@ class WorkerQuote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.last_price}"
+
+
+class RemoteSync(models.Model):
+    """On the trading PC (remote mode): the last feed pulled and how far reports got; survives restarts.
+
+    Reports are built from the local ledger past these cursors and the cursors
+    move only after the server stored the batch, so a crash at any point
+    sends a batch again (the server's upserts make that a no-op), never skips one.
+    """
+
+    account = models.OneToOneField(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="remote_sync"
+    )
+    server_url = models.CharField(_("server"), max_length=500, blank=True)
+    feed_version = models.CharField(_("feed version"), max_length=64, blank=True)
+    feed_pulled_at = models.DateTimeField(_("feed pulled at"), null=True, blank=True)
+    round_pk = models.BigIntegerField(default=0)
+    event_pk = models.BigIntegerField(default=0)
+    fill_pk = models.BigIntegerField(default=0)
+    equity_pk = models.BigIntegerField(default=0)
+    orders_since = models.DateTimeField(null=True, blank=True)
+    rounds_since = models.DateTimeField(null=True, blank=True)
+    state_sent_at = models.DateTimeField(null=True, blank=True)
+    # What the server last stored of rounds and orders still open: {uid or key: signature}.
+    sent = models.JSONField(default=dict)
+    reported_at = models.DateTimeField(_("last report stored at"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("remote sync state")
+        verbose_name_plural = _("remote sync states")
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.feed_version[:8]}"

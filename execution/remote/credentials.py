@@ -60,3 +60,10 @@ def worker_client_auth_failed(*, client: WorkerClient, reason: str) -> None:
     WorkerClient.objects.filter(pk=client.pk).update(
         last_auth_failure=reason[:300], last_auth_failure_at=timezone.now()
     )
+
+
+def worker_client_set_enabled(*, client: WorkerClient, enabled: bool) -> None:
+    """Turn a credential off (every request with it is refused at once) or back on."""
+    client.enabled = enabled
+    client.save(update_fields=["enabled"])
+    logger.info("worker credential %s %s", client.client_id, "enabled" if enabled else "disabled")

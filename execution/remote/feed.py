@@ -13,8 +13,11 @@ from dataclasses import asdict
 from django.conf import settings
 from django.utils import timezone
 
+from qmtjq.models import TradingPause
+from qmtjq.trading import trading_globally_off_reason
+
 from .. import planner, selectors
-from ..models import FINAL_STATUSES, BrokerAccount, Order, ReservedHolding, Round, Subscription
+from ..models import FINAL_STATUSES, BrokerAccount, ManagedCode, Order, ReservedHolding, Round, Subscription
 from .wire import dec_out, policy_out, subscription_out, time_out
 
 ACCOUNT_FIELDS = (
@@ -60,6 +63,7 @@ def feed_signature(*, account_id: int) -> tuple:
     """Everything the feed depends on, in five small queries (polled every ~0.5 s while a PC waits)."""
     return (
         settings.TRADING_ENABLED,
+        tuple(TradingPause.objects.filter(paused=True).values_list("pk", "reason")),
         BrokerAccount.objects.filter(pk=account_id).values_list(*ACCOUNT_FIELDS).first(),
         tuple(
             Subscription.objects.filter(account_id=account_id, enabled=True)
@@ -112,10 +116,12 @@ def feed_build(*, account_id: int) -> dict:
     account = BrokerAccount.objects.get(pk=account_id)
     subscriptions = selectors.subscribed_targets(account=account)
     target, skips = planner.account_target(subscriptions)
+    off_reason = trading_globally_off_reason()
     return {
         "version": version,
         "server_time": time_out(timezone.now()),
-        "trading_enabled_globally": settings.TRADING_ENABLED,
+        "trading_enabled_globally": not off_reason,
+        "trading_off_reason": off_reason,
         "account": _account_out(account),
         "policy": policy_out(selectors.account_policy(account=account)),
         "reserved": [
@@ -138,8 +144,26 @@ def feed_build(*, account_id: int) -> dict:
             }
             for round_ in _approvals(account_id).select_related("approved_by")
         ],
+        # Codes this account traded before (e.g. in shared-database mode): the PC may sell them too.
+        "managed_codes": sorted(ManagedCode.objects.filter(account=account).values_list("code", flat=True)),
+        # Codes server jobs need prices for (rotation selections): the PC reports their xtdata quotes.
+        "quote_codes": _quote_codes(account),
         "cancel_requests": [
             {"order_key": key, "requested_at": time_out(at)}
             for key, at in _cancel_requests(account_id).values_list("key", "user_cancel_requested_at")
         ],
     }
+
+
+def _quote_codes(account: BrokerAccount) -> list[str]:
+    """The latest selection of each enabled rotation trading this account (one small query per rotation)."""
+    from rotation.models import RotationStrategy, SelectionItem
+
+    codes = set()
+    for rotation in RotationStrategy.objects.filter(account=account, enabled=True).only("pk"):
+        latest = (
+            rotation.selections.order_by("-trade_date", "-created_at").values_list("pk", flat=True).first()
+        )
+        if latest is not None:
+            codes |= set(SelectionItem.objects.filter(selection_id=latest).values_list("code", flat=True))
+    return sorted(codes)

@@ -118,7 +118,7 @@ def _json(obj, key, path, kind):
 
 
 def _status(obj, key, path) -> int:
-    value = _int(obj, key, path, minimum=-2, maximum=255)
+    value = _int(obj, key, path, minimum=min(STATUS_VALUES), maximum=max(STATUS_VALUES))  # SENDING is -3
     if value not in STATUS_VALUES:
         raise ReportError(f"{path}{key}: {value} is not an order status")
     return value

@@ -3,7 +3,11 @@
 from datetime import datetime
 from decimal import Decimal
 
-from execution.calendar import market_date
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from execution.calendar import can_place_orders, market_date
+from execution.remote.quotes import price_missing_notify
 from qmtjq.notifications import (
     EVENT_TP_SL_TRIGGERED,
     notify,
@@ -52,6 +56,20 @@ def _refill(
     return "", 0, Decimal(0)
 
 
+def _price_missing(rotation: RotationStrategy, codes: list[str], now: datetime) -> None:
+    """A held bond without a fresh price cannot be checked: during trading hours say so, never skip silently.
+
+    Folded per notification window (one notice, counted, while it lasts). On a server
+    without xtdata the prices come from the trading PC's reports (DESIGN §2).
+    """
+    if not can_place_orders(now, allow_closing_auction=True)[0]:
+        return  # prices do not move outside sessions; nothing was missed
+    # Quote ages are measured on the wall clock, as the quotes' freshness is.
+    price_missing_notify(
+        scope=rotation.name, codes=codes, now=timezone.now(), what=_("take-profit/stop-loss")
+    )
+
+
 def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
     """One pass over every enabled rotation's own held bonds; each trigger rewrites the target without the bond.
 
@@ -82,6 +100,9 @@ def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
             code: (quotes[code].last if code in quotes else None, holding.avg_cost)
             for code, holding in held.items()
         }
+        unpriced = sorted(code for code, (price, _cost) in positions.items() if price is None)
+        if unpriced and not dry_run:
+            _price_missing(rotation, unpriced, now)
         triggers = decisions.tp_sl_triggers(positions=positions, take_profit=take_profit, stop_loss=stop_loss)
         not_again, refill_blocked = set(), ""
         if triggers and rotation.refill_after_tp_sl:

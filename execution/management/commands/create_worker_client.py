@@ -1,4 +1,4 @@
-"""`python manage.py create_worker_client ACCOUNT`: a trading PC's credential (remote mode), or rotate its key."""
+"""`python manage.py create_worker_client ACCOUNT [--public-key FILE] [--json]`: a trading PC's credential (remote mode), or `--rotate CLIENT_ID` its key."""
 
 import json
 from datetime import timedelta
@@ -39,26 +39,35 @@ class Command(BaseCommand):
             raise CommandError("ACCOUNT is required (or use --rotate CLIENT_ID)")
         broker_account = BrokerAccount.objects.filter(name=account).first()
         if broker_account is None:
-            raise CommandError(f"no account is named {account!r}")
-        public_key_pem = ""
+            raise CommandError(f"no broker account named {account!r}; create it in admin or with create_account")
+        pem = ""
         if public_key:
             try:
-                public_key_pem = Path(public_key).read_text(encoding="ascii")
+                pem = Path(public_key).read_text(encoding="ascii")
             except (OSError, UnicodeDecodeError) as exc:
-                raise CommandError(f"cannot read public key {public_key}: {exc}")
+                raise CommandError(f"--public-key {public_key}: cannot read it ({exc})")
+        if require_v2 and not pem:
+            raise CommandError("--require-v2 needs --public-key: without an RSA key nothing could sign in")
         try:
             client, api_key = worker_client_create(
-                account=broker_account, name=name, public_key_pem=public_key_pem, require_v2=require_v2
+                account=broker_account, name=name, public_key_pem=pem, require_v2=require_v2
             )
         except TokenError as exc:
-            raise CommandError(str(exc))
+            raise CommandError(f"--public-key {public_key}: {exc}")
         if as_json:
-            self.stdout.write(json.dumps({"client_id": client.client_id, "api_key": api_key}))
+            self.stdout.write(_json_line(client, api_key))
             return
-        self.stdout.write(f"Created worker credential {client.name!r} for account {broker_account.name}")
+        self.stdout.write(f"Worker credential {client.client_id} created for account {broker_account.name}.")
+        self.stdout.write("API key (shown only this once; it is stored hashed):")
+        self.stdout.write(f"  {api_key}")
+        self.stdout.write("On the trading PC, put into .env:")
+        self.stdout.write("  QMTJQ_SERVER_URL=https://your-server")
         self.stdout.write(f"  QMTJQ_WORKER_CLIENT_ID={client.client_id}")
-        self.stdout.write(f"  QMTJQ_WORKER_API_KEY={api_key}")
-        self.stdout.write("The API key is shown only now; it is stored hashed. 此 API Key 只显示这一次。")
+        if require_v2:
+            self.stdout.write("  QMTJQ_WORKER_PRIVATE_KEY_FILE=C:\\path\\to\\private.pem")
+        else:
+            self.stdout.write(f"  QMTJQ_WORKER_API_KEY={api_key}")
+        self.stdout.write(f"then run: python manage.py qmt_worker --account {broker_account.name}")
 
     def _rotate(self, client_id: str, grace_hours: int | None, as_json: bool) -> None:
         client = WorkerClient.objects.filter(client_id=client_id).first()
@@ -76,3 +85,16 @@ class Command(BaseCommand):
         self.stdout.write(f"New API key for {client.name!r} ({client.client_id})")
         self.stdout.write(f"  QMTJQ_WORKER_API_KEY={api_key}")
         self.stdout.write(f"The previous key keeps working for {grace_hours} hour(s), then stops.")
+
+
+def _json_line(client, api_key: str) -> str:
+    return json.dumps(
+        {
+            "client_id": client.client_id,
+            "account": client.account.name,
+            "name": client.name,
+            "api_key": api_key,
+            "rsa_key": bool(client.public_key),
+            "require_v2": client.require_v2,
+        }
+    )

@@ -4,6 +4,7 @@ import signal
 import sys
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from execution.brokers.base import BrokerDisconnected, BrokerError
@@ -37,10 +38,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout", type=float, default=120.0, help="With --once: give up after this many seconds."
         )
+        parser.add_argument(
+            "--server",
+            default=settings.QMTJQ_SERVER_URL,
+            metavar="https://host[/prefix]",
+            help="Remote mode: pull the account's targets from this server over HTTPS and report to it; this "
+            "PC's own database is the ledger (default QMTJQ_SERVER_URL; --server= for a shared database).",
+        )
 
-    def handle(self, *args, account, once, interval, dry_run, timeout, **options):
+    def handle(self, *args, account, once, interval, dry_run, timeout, server, **options):
         if not 0.05 <= interval <= 3600:
             raise CommandError("--interval must be between 0.05 and 3600 seconds")
+        remote = self._remote_open(server, account) if server else None
         try:
             broker_account = BrokerAccount.objects.get(name=account)
         except BrokerAccount.DoesNotExist:
@@ -69,6 +78,9 @@ class Command(BaseCommand):
             worker.stop()
             restore()
             raise CommandError(f"cannot use the broker: {exc}")
+        if remote is not None:
+            remote.on_mode_change = worker.stop_event.set
+            remote.start(quote_source=quote_source, holder=worker.holder.name)
         mode = "once" if once else f"every {interval:g} s"
         self.stdout.write(
             f"worker for {broker_account} started ({mode}); Ctrl+C stops after the current step"
@@ -78,9 +90,25 @@ class Command(BaseCommand):
         finally:
             worker.stop()
             restore()
+            if remote is not None and not remote.stop(flush_timeout=15.0):
+                self.stdout.write("some reports are still queued; they go to the server with the next run")
         self.stdout.write("worker stopped")
         if code != EXIT_CONVERGED:
             sys.exit(code)
+
+    def _remote_open(self, server: str, account: str):
+        """Remote mode (DESIGN §2): pull the feed into this PC's database before the worker starts."""
+        from execution.remote.apply import FeedError
+        from execution.remote.runner import remote_session_open
+
+        try:
+            return remote_session_open(
+                server_url=server,
+                account_name=account,
+                say=lambda line: (self.stdout.write(line), self.stdout.flush()),
+            )
+        except (FeedError, ValueError) as exc:
+            raise CommandError(f"remote mode: {exc}")
 
     def _calendar_check(self, account: BrokerAccount) -> None:
         """On the trading PC, refresh the calendar from xtdata; always warn loudly when it runs out."""

@@ -28,7 +28,7 @@ def worker_keys_restore(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0009_remote_worker'),
+        ('execution', '0010_remote_sync_on_the_trading_pc'),
     ]
 
     operations = [
