@@ -12,6 +12,7 @@ from qmtjq.validation import PAGE_MAX, query_page
 from . import selectors
 from .filters import orders_filter
 from .models import AccountState, BrokerAccount, Order
+from .pagination import cursor_decode, order_page_get
 
 ACCOUNT_NAME = OpenApiParameter("name", text_param_schema(max_length=100), OpenApiParameter.PATH)
 
@@ -119,6 +120,11 @@ def _order_out(order) -> dict:
 class OrdersApi(ApiView):
     @extend_schema(
         summary="Order history, newest first, 100 per page",
+        description=(
+            "`count` is exact up to 10,000 rows; beyond that `count_exact` is false and `count` is 10,000 "
+            "(a lower bound). `next` / `previous` carry a `cursor` (keyset on created_at, id): following "
+            "them costs the same at any depth, while a large `page` number reads every row it skips."
+        ),
         parameters=[
             OpenApiParameter("account", text_param_schema(max_length=100)),
             OpenApiParameter(
@@ -137,6 +143,11 @@ class OrdersApi(ApiView):
             OpenApiParameter("date_to", {"type": "string", "format": "date"}),
             OpenApiParameter("since", {"type": "string", "format": "date-time"}, description="ISO 8601"),
             OpenApiParameter(
+                "cursor",
+                text_param_schema(max_length=60),
+                description="From a next/previous link; not together with page",
+            ),
+            OpenApiParameter(
                 "page",
                 {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 1},
                 description="ASCII digits only",
@@ -146,27 +157,30 @@ class OrdersApi(ApiView):
     )
     def get(self, request):
         _require_unscoped(request)
-        queryset, errors = orders_filter(
-            Order.objects.select_related("account").order_by("-created_at", "-id"), request.query_params
-        )
+        queryset, errors = orders_filter(Order.objects.select_related("account"), request.query_params)
         if errors:
             raise ApiError("; ".join(f"{field}: {message}" for field, message in errors.items()))
         page = query_page(request.query_params)
-        count = queryset.count()
-        start = (page - 1) * ORDERS_PAGE_SIZE
-        rows = list(queryset[start : start + ORDERS_PAGE_SIZE])
+        cursor = None
+        if request.query_params.get("cursor"):
+            if "page" in request.query_params:
+                raise ApiError("page: give page or cursor, not both")
+            cursor = cursor_decode(request.query_params["cursor"])
+        result = order_page_get(queryset=queryset, size=ORDERS_PAGE_SIZE, page=page, cursor=cursor)
 
-        def link(number):
+        def link(cursor_text):
             params = request.query_params.copy()
-            params["page"] = str(number)
+            params.pop("page", None)
+            params["cursor"] = cursor_text
             return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
 
         return Response(
             {
-                "count": count,
-                "page": page,
-                "next": link(page + 1) if start + ORDERS_PAGE_SIZE < count else None,
-                "previous": link(page - 1) if page > 1 else None,
-                "results": [_order_out(order) for order in rows],
+                "count": result.count,
+                "count_exact": result.count_exact,
+                "page": result.number,
+                "next": link(result.next_cursor) if result.next_cursor else None,
+                "previous": link(result.previous_cursor) if result.previous_cursor else None,
+                "results": [_order_out(order) for order in result.rows],
             }
         )

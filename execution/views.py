@@ -17,8 +17,9 @@ from django.utils.translation import gettext_lazy
 from positions.models import Strategy
 from qmtjq.names import security_names_get
 from qmtjq.trading import trading_globally_enabled
+from qmtjq.validation import InputError, query_page
 
-from . import charts, selectors, selectors_pnl, selectors_status
+from . import charts, pagination, selectors, selectors_pnl, selectors_status
 from .calendar import SHANGHAI
 from .filters import OrderFilterForm, RoundFilterForm, order_filter_apply, round_filter_apply
 from .models import BrokerAccount, Order, OrderStatus, Round
@@ -67,20 +68,47 @@ def _related_or_none(instance, name: str):
 # --- orders ---
 
 
+def _page_number(request) -> int:
+    # Bad page numbers show page 1, as Django's Paginator.get_page does.
+    try:
+        return query_page(request.GET)
+    except InputError:
+        return 1
+
+
+def _cursor(request) -> pagination.Cursor | None:
+    # A damaged cursor shows page 1 too.
+    try:
+        return pagination.cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
+    except InputError:
+        return None
+
+
+def _names_of(codes) -> dict[str, str]:
+    """Every code shown, with "" for codes without a name, so the template never asks per row."""
+    codes = set(codes)
+    return {code: "" for code in codes} | security_names_get(codes)
+
+
 @login_required
 def order_list(request):
     form = OrderFilterForm(request.GET)
     orders, errors = order_filter_apply(Order.objects.select_related("account"), form)
+    page = None
+    if not errors:  # a half-applied filter would look like a wrong answer: show the errors, not rows
+        page = pagination.order_page_get(
+            queryset=orders, size=PAGE_SIZE, page=_page_number(request), cursor=_cursor(request), clamp=True
+        )
     return render(
         request,
         "execution/order_list.html",
         {
             "form": form,
             "errors": errors,
-            # A half-applied filter would look like a wrong answer: show the errors, not rows.
-            "page_obj": None if errors else _page(request, orders),
+            "page": page,
             "strategy_names": Strategy.objects.order_by("name").values_list("name", flat=True),
             "target_cost": SOURCE_TARGET_COST,
+            "security_names": _names_of(order.code for order in page.rows) if page else {},
         },
     )
 

@@ -181,9 +181,10 @@ def order_history_generate(
     rng = random.Random(seed)
     securities = _securities(600)
     end_day = timezone.localtime(end or timezone.now(), SHANGHAI).date()
-    sizes = []
-    while sum(sizes) < orders:
-        sizes.append(min(rng.randint(1, 8), orders - sum(sizes)))
+    sizes, planned = [], 0
+    while planned < orders:
+        sizes.append(min(rng.randint(1, 8), orders - planned))
+        planned += sizes[-1]
     instants = _trading_instants(
         rng=rng, count=len(sizes), start=end_day - timedelta(days=int(365 * years)), end=end_day
     )
