@@ -228,24 +228,41 @@ def order_export_csv(request):
 # --- rounds ---
 
 
-def _rounds_with_counts(queryset: QuerySet) -> QuerySet:
-    # Meta.ordering is dropped from GROUP BY queries: order explicitly for stable pages.
-    return (
-        queryset.select_related("account")
-        .annotate(order_count=Count("orders"))
-        .defer("diff", "planned")
-        .order_by("-created_at", "-id")
+def _rounds_newest_first(queryset: QuerySet) -> QuerySet:
+    return queryset.select_related("account").defer("diff", "planned").order_by("-created_at", "-id")
+
+
+def _with_order_counts(rounds) -> list[Round]:
+    """The shown rounds with `order_count`, counted for those rounds only.
+
+    An annotated Count over the whole list would group every round's orders
+    (hundreds of thousands) before the page's LIMIT applies.
+    """
+    rounds = list(rounds)
+    counts = dict(
+        Order.objects.filter(round_id__in=[r.pk for r in rounds])
+        .order_by()
+        .values("round_id")
+        .annotate(n=Count("id"))
+        .values_list("round_id", "n")
     )
+    for round_ in rounds:
+        round_.order_count = counts.get(round_.pk, 0)
+    return rounds
 
 
 @login_required
 def round_list(request):
     form = RoundFilterForm(request.GET)
-    rounds, errors = round_filter_apply(_rounds_with_counts(Round.objects.all()), form)
+    rounds, errors = round_filter_apply(_rounds_newest_first(Round.objects.all()), form)
+    page_obj = None
+    if not errors:
+        page_obj = _page(request, rounds)
+        page_obj.object_list = _with_order_counts(page_obj.object_list)
     return render(
         request,
         "execution/round_list.html",
-        {"form": form, "errors": errors, "page_obj": None if errors else _page(request, rounds)},
+        {"form": form, "errors": errors, "page_obj": page_obj},
     )
 
 
@@ -315,6 +332,8 @@ def account_detail(request, name: str):
     drift = selectors.drift(account=account)
     holdings = selectors_pnl.holdings_pnl(account=account, total_asset=state.total_asset if state else None)
     status = selectors_status.account_status(account=account, now=now)
+    reserved = list(account.reserved.all())
+    open_orders = list(selectors.open_orders(account=account).select_related("account"))
     return render(
         request,
         "execution/account_detail.html",
@@ -326,10 +345,10 @@ def account_detail(request, name: str):
             "held_rounds": selectors_status.held_rounds(accounts=[account]),
             "holdings": holdings,
             "drift": drift,
-            "reserved": account.reserved.all(),
+            "reserved": reserved,
             "subscriptions": account.subscriptions.select_related("strategy").order_by("strategy__name"),
-            "rounds": _rounds_with_counts(account.rounds.all())[:LATEST_ROUNDS],
-            "open_orders": selectors.open_orders(account=account).select_related("account"),
+            "rounds": _with_order_counts(_rounds_newest_first(account.rounds.all())[:LATEST_ROUNDS]),
+            "open_orders": open_orders,
             "lease": lease,
             "worker_running": _lease_running(lease, now),
             "global_trading_enabled": trading_globally_enabled(),
@@ -346,8 +365,11 @@ def account_detail(request, name: str):
                 for index, row in enumerate(tracking)
             ],
             "slippage": selectors_pnl.slippage(account=account, now=now),
-            "security_names": security_names_get(
-                {h.code for h in holdings} | {row["code"] for row in drift}
+            "security_names": _names_of(
+                [h.code for h in holdings]
+                + [row["code"] for row in drift]
+                + [line.code for line in reserved]
+                + [order.code for order in open_orders]
             ),
         },
     )

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import Truncator
@@ -25,6 +25,7 @@ from .base import (
     _pretty_json,
     _related_or_none,
 )
+from .large import LargeTableAdminMixin, PriceSourceFilter, search_q
 
 # --- rounds and orders --------------------------------------------------------------------------
 
@@ -197,7 +198,7 @@ class FillInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(LargeTableAdminMixin, ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "account",
@@ -212,10 +213,12 @@ class OrderAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "broker_order_id",
         "key",
     ]
-    list_filter = ["status", "side", "account", "price_source"]
+    # No date_hierarchy: its year links are a SELECT DISTINCT over every order; the date filter's
+    # choices (today, 7 days, month, year) cost nothing and filter on the created_at index.
+    list_filter = ["status", "side", "account", PriceSourceFilter, ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["account"]
-    date_hierarchy = "created_at"
-    search_fields = ["code", "key", "=broker_order_id"]
+    search_fields = ["code", "key", "broker_order_id"]  # see get_search_results
+    search_help_text = _("A code (600000.SH) or its first digits, an order key or a broker order id.")
     fields = [
         "key",
         "account",
@@ -244,6 +247,13 @@ class OrderAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [OrderEventInline, FillInline]
     actions = ["ask_cancel"]
     object_actions = ("ask_cancel",)
+
+    def get_search_results(self, request, queryset, search_term):
+        for term in search_term.split():
+            queryset = queryset.filter(
+                search_q(term, code_field="code", key_field="key", number_field="broker_order_id")
+            )
+        return queryset, False
 
     def has_cancel_permission(self, request):
         return self.has_model_permission(request, "change")
@@ -303,7 +313,7 @@ class OrderAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Fill)
-class FillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FillAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "traded_at",
         "account",
@@ -316,7 +326,14 @@ class FillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "trade_id",
         "order",
     ]
-    list_filter = ["side", "account"]
+    list_filter = ["side", "account", ("traded_at", admin.DateFieldListFilter)]  # no date_hierarchy: see OrderAdmin
     list_select_related = ["account", "order"]
-    date_hierarchy = "traded_at"
-    search_fields = ["code", "trade_id", "order__key"]
+    search_fields = ["code", "trade_id", "order__key"]  # see get_search_results
+    search_help_text = _("A code (600000.SH) or its first digits, a broker trade id or an order key.")
+
+    def get_search_results(self, request, queryset, search_term):
+        for term in search_term.split():
+            queryset = queryset.filter(
+                search_q(term, code_field="code", key_field="order__key") | Q(trade_id=term)
+            )
+        return queryset, False

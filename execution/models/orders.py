@@ -163,9 +163,12 @@ class Order(models.Model):
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         ordering = ["-created_at", "-id"]
+        # The order history's pages walk these newest first (scanned backwards) and seek cursors on them
+        # (execution.pagination); the id breaks ties between orders of one round. Unfiltered lists use
+        # created_at's own index: SQLite (rowid) and InnoDB (primary key) end every index with the id.
         indexes = [
             models.Index(fields=["account", "status"]),
-            models.Index(fields=["account", "-created_at"]),
+            models.Index(fields=["account", "created_at", "id"], name="order_account_created_id"),
         ]
 
     def __str__(self) -> str:
@@ -214,6 +217,11 @@ class Fill(models.Model):
         verbose_name = _("fill")
         verbose_name_plural = _("fills")
         ordering = ["-traded_at", "-id"]
+        # The day's turnover (every worker cycle), the account page's slippage, the fills admin.
+        indexes = [
+            models.Index(fields=["account", "traded_at"], name="fill_account_traded"),
+            models.Index(fields=["traded_at", "id"], name="fill_traded_id"),
+        ]
         constraints = [models.UniqueConstraint(fields=["account", "trade_id"], name="fill_unique_trade")]
 
     def __str__(self) -> str:
