@@ -62,8 +62,9 @@ def cursor_decode(text: str, field: str = "cursor") -> Cursor:
     return Cursor(direction == "n", int(page), _EPOCH + timedelta(microseconds=int(micros)), int(pk))
 
 
-def count_bounded(queryset: QuerySet, *, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+def count_bounded(queryset: QuerySet, *, limit: int | None = None) -> tuple[int, bool]:
     """(count, exact): counts at most limit + 1 rows, so a huge table costs what a short one does."""
+    limit = COUNT_LIMIT if limit is None else limit
     found = queryset.order_by()[: limit + 1].count()
     return (found, True) if found <= limit else (limit, False)
 
