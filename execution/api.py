@@ -121,7 +121,7 @@ class OrdersApi(ApiView):
     @extend_schema(
         summary="Order history, newest first, 100 per page",
         description=(
-            "`count` is exact up to 10,000 rows; beyond that `count_exact` is false and `count` is 10,000 "
+            "`count` is exact up to 1,000 rows; beyond that `count_exact` is false and `count` is 1,000 "
             "(a lower bound). `next` / `previous` carry a `cursor` (keyset on created_at, id): following "
             "them costs the same at any depth, while a large `page` number reads every row it skips."
         ),
