@@ -1,12 +1,16 @@
 """P&L for the account page: the equity curve, drawdown, holdings against cost, tracking and slippage."""
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
 from positions.models import TargetLine, TargetSnapshot
 
-from .models import BrokerAccount, EquityPoint, Fill, Holding
+from .models import BrokerAccount, EquityPoint, Fill, Holding, Round
 
 CURVE_POINTS = 1500  # enough for a smooth curve; older points are thinned, never the last one
 SLIPPAGE_DAYS = 30
@@ -154,15 +158,27 @@ class Slippage:
 
 
 def slippage(*, account: BrokerAccount, now: datetime, days: int = SLIPPAGE_DAYS) -> list[Slippage]:
-    """Value-weighted slippage of the last days' fills, per strategy that wanted the code."""
+    """Value-weighted slippage of the last days' fills, per strategy that wanted the code.
+
+    Plain values, not model rows: a busy account has thousands of fills a month, and loading
+    each with its order and round (JSON diff, skips, plan) cost seconds.
+    """
     fills = list(
         Fill.objects.filter(account=account, traded_at__gte=now - timedelta(days=days), order__isnull=False)
-        .select_related("order", "order__round")
-        .order_by("traded_at")
+        .order_by()
+        # The strategies JSON as text: a few distinct lists, each decoded once below.
+        .annotate(strategies_text=Cast("order__strategies", output_field=TextField()))
+        .values_list("side", "code", "price", "amount", "order__limit_price", "strategies_text", "order__round_id")
     )
+    decoded: dict[str, list] = {}
+    round_targets = {
+        pk: targets or {}
+        for pk, targets in Round.objects.filter(pk__in={fill[6] for fill in fills if fill[6]}).values_list(
+            "pk", "targets"
+        )
+    }
     snapshot_ids = set()
-    for fill in fills:
-        targets = (fill.order.round.targets if fill.order.round else None) or {}
+    for targets in round_targets.values():
         snapshot_ids.update(v for v in targets.values() if isinstance(v, int))
     costs = {
         (snapshot_id, code): cost
@@ -171,23 +187,25 @@ def slippage(*, account: BrokerAccount, now: datetime, days: int = SLIPPAGE_DAYS
         )
     }
     totals: dict[str, dict] = {}
-    for fill in fills:
-        order = fill.order
-        sign = 1 if fill.side == "buy" else -1
-        targets = (order.round.targets if order.round else None) or {}
-        for name in order.strategies or [None]:
+    for side, code, price, amount, limit_price, strategies_text, round_id in fills:
+        if strategies_text not in decoded:
+            decoded[strategies_text] = json.loads(strategies_text) if strategies_text else []
+        strategies = decoded[strategies_text]
+        sign = 1 if side == "buy" else -1
+        targets = round_targets.get(round_id, {})
+        for name in strategies or [None]:
             entry = totals.setdefault(
                 str(name or "—"), {"fills": 0, "amount": Decimal(0), "cost": [Decimal(0), Decimal(0)], "limit": [Decimal(0), Decimal(0)]}
             )
             entry["fills"] += 1
-            entry["amount"] += fill.amount
-            cost = costs.get((targets.get(name), fill.code)) if name else None
+            entry["amount"] += amount
+            cost = costs.get((targets.get(name), code)) if name else None
             if cost and cost > 0:
-                entry["cost"][0] += sign * (fill.price - cost) / cost * fill.amount
-                entry["cost"][1] += fill.amount
-            if order.limit_price and order.limit_price > 0:
-                entry["limit"][0] += sign * (fill.price - order.limit_price) / order.limit_price * fill.amount
-                entry["limit"][1] += fill.amount
+                entry["cost"][0] += sign * (price - cost) / cost * amount
+                entry["cost"][1] += amount
+            if limit_price and limit_price > 0:
+                entry["limit"][0] += sign * (price - limit_price) / limit_price * amount
+                entry["limit"][1] += amount
     return [
         Slippage(
             strategy=name,

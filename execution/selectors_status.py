@@ -54,9 +54,13 @@ class AccountStatus:
             self.level = level
 
 
-def drift_summary(*, account: BrokerAccount) -> DriftSummary:
-    """How many managed lines differ from the target, and the one worth the most (by last price)."""
-    rows = [row for row in selectors.drift(account=account) if row["managed"] and row["delta"]]
+def drift_summary(*, account: BrokerAccount, drift: list[dict] | None = None) -> DriftSummary:
+    """How many managed lines differ from the target, and the one worth the most (by last price).
+
+    `drift`: selectors.drift's rows when the caller has them already (the account page).
+    """
+    drift = selectors.drift(account=account) if drift is None else drift
+    rows = [row for row in drift if row["managed"] and row["delta"]]
     summary = DriftSummary(lines_off=len(rows))
     if not rows:
         return summary
@@ -94,11 +98,13 @@ def day_pnl(*, account: BrokerAccount, total_asset: Decimal | None, now: datetim
     return None if base is None else total_asset - base
 
 
-def account_status(*, account: BrokerAccount, now: datetime, global_trading: bool | None = None) -> AccountStatus:
+def account_status(
+    *, account: BrokerAccount, now: datetime, global_trading: bool | None = None, drift: list[dict] | None = None
+) -> AccountStatus:
     status = AccountStatus(account=account)
     status.global_trading = trading_globally_enabled() if global_trading is None else global_trading
     status.trading_enabled = account.trading_enabled
-    status.drift = drift_summary(account=account)
+    status.drift = drift_summary(account=account, drift=drift)
     if status.drift.lines_off:
         status.raise_level(WARN)
 
