@@ -333,13 +333,7 @@ def account_detail(request, name: str):
     holdings = selectors_pnl.holdings_pnl(account=account, total_asset=state.total_asset if state else None)
     status = selectors_status.account_status(account=account, now=now, drift=drift)
     reserved = list(account.reserved.all())
-    # Unordered, then sorted here: ORDER BY created_at makes SQLite walk all the account's orders
-    # in time order instead of seeking its few open ones on the (account, status) index.
-    open_orders = sorted(
-        selectors.open_orders(account=account).select_related("account").order_by(),
-        key=lambda order: (order.created_at, order.pk),
-        reverse=True,
-    )
+    open_orders = selectors.open_orders_list(account=account)
     return render(
         request,
         "execution/account_detail.html",

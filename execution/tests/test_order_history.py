@@ -259,3 +259,16 @@ def test_generate_orders_refuses_a_live_account_and_writes_nothing(db):
         call_command("generate_orders", "--account=paper-new", "--account=real", orders=10, holdings=5)
     assert not Order.objects.exists() and not Round.objects.exists() and not Holding.objects.exists()
     assert not BrokerAccount.objects.filter(name="paper-new").exists()
+
+
+def test_open_orders_list_is_open_orders_newest_first_even_for_unknown_statuses(account):
+    """The account page's open orders are exactly open_orders(): every status not final, known or not."""
+    from execution import selectors
+
+    statuses = (-5, -3, 0, 50, 51, 52, 53, 54, 55, 56, 57, 86, 255, -1, -2)
+    for status, order in zip(statuses, make_orders(account, len(statuses)), strict=True):
+        Order.objects.filter(pk=order.pk).update(status=status)
+    expected = list(selectors.open_orders(account=account).order_by("-created_at", "-id"))
+    listed = selectors.open_orders_list(account=account)
+    assert [o.pk for o in listed] == [o.pk for o in expected]
+    assert {o.status for o in listed} == {-5, -3, 0, 50, 51, 52, 55, 86, 255}
