@@ -194,9 +194,12 @@ def slippage(*, account: BrokerAccount, now: datetime, days: int = SLIPPAGE_DAYS
         sign = 1 if side == "buy" else -1
         targets = round_targets.get(round_id, {})
         for name in strategies or [None]:
-            entry = totals.setdefault(
-                str(name or "—"), {"fills": 0, "amount": Decimal(0), "cost": [Decimal(0), Decimal(0)], "limit": [Decimal(0), Decimal(0)]}
-            )
+            key = str(name or "—")
+            entry = totals.get(key)
+            if entry is None:
+                entry = totals[key] = {
+                    "fills": 0, "amount": Decimal(0), "cost": [Decimal(0), Decimal(0)], "limit": [Decimal(0), Decimal(0)]
+                }
             entry["fills"] += 1
             entry["amount"] += amount
             cost = costs.get((targets.get(name), code)) if name else None
