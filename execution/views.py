@@ -27,6 +27,8 @@ from .planner import SkipReason
 from .quotes import SOURCE_TARGET_COST
 
 PAGE_SIZE = 50
+# Order lists prefetch their accounts instead of joining them: with the join, MariaDB reads the
+# few accounts first and sorts the whole order table for ORDER BY created_at LIMIT 50 (7 s at 1M).
 EXPORT_BATCH = 1000
 LATEST_ROUNDS = 10
 
@@ -93,7 +95,7 @@ def _names_of(codes) -> dict[str, str]:
 @login_required
 def order_list(request):
     form = OrderFilterForm(request.GET)
-    orders, errors = order_filter_apply(Order.objects.select_related("account"), form)
+    orders, errors = order_filter_apply(Order.objects.prefetch_related("account"), form)
     page = None
     if not errors:  # a half-applied filter would look like a wrong answer: show the errors, not rows
         page = pagination.order_page_get(
@@ -215,7 +217,7 @@ def _csv_lines(queryset: QuerySet) -> Iterator[str]:
 def order_export_csv(request):
     """The orders page's rows (same filters, no pagination) as a streamed CSV file."""
     form = OrderFilterForm(request.GET)
-    orders, errors = order_filter_apply(Order.objects.select_related("account"), form)
+    orders, errors = order_filter_apply(Order.objects.prefetch_related("account"), form)
     if errors:
         text = "\n".join(f"{field}: {message}" for field, message in errors.items())
         return HttpResponse(text + "\n", status=400, content_type="text/plain; charset=utf-8")
@@ -229,7 +231,7 @@ def order_export_csv(request):
 
 
 def _rounds_newest_first(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("account").defer("diff", "planned").order_by("-created_at", "-id")
+    return queryset.prefetch_related("account").defer("diff", "planned").order_by("-created_at", "-id")
 
 
 def _with_order_counts(rounds) -> list[Round]:

@@ -216,7 +216,8 @@ class OrderAdmin(LargeTableAdminMixin, ConfirmedActionsMixin, ReadOnlyAdminMixin
     # No date_hierarchy: its year links are a SELECT DISTINCT over every order; the date filter's
     # choices (today, 7 days, month, year) cost nothing and filter on the created_at index.
     list_filter = ["status", "side", "account", PriceSourceFilter, ("created_at", admin.DateFieldListFilter)]
-    list_select_related = ["account"]
+    list_select_related = ()
+    list_prefetch_related = ("account",)
     search_fields = ["code", "key", "broker_order_id"]  # see get_search_results
     search_help_text = _("A code (600000.SH) or its first digits, an order key or a broker order id.")
     fields = [
@@ -327,7 +328,8 @@ class FillAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "order",
     ]
     list_filter = ["side", "account", ("traded_at", admin.DateFieldListFilter)]  # no date_hierarchy: see OrderAdmin
-    list_select_related = ["account", "order"]
+    list_select_related = ()
+    list_prefetch_related = ("account", "order")
     search_fields = ["code", "trade_id", "order__key"]  # see get_search_results
     search_help_text = _("A code (600000.SH) or its first digits, a broker trade id or an order key.")
 
