@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from qmtjq import keys
 
-from . import services, tokens
+from . import public_url, services, tokens
 from .models import ApiClient, Strategy, TargetLine, TargetSnapshot, Upload
 
 
@@ -280,9 +280,18 @@ class ApiClientAdmin(admin.ModelAdmin):
         client = get_object_or_404(ApiClient, pk=pk)
         if not self.has_view_permission(request, client):
             return HttpResponse(status=403)
-        source = services.client_file_render(
-            client=client, api_url=request.build_absolute_uri("/").rstrip("/")
-        )
+        api_url = public_url.public_base_url(browsing_url=request.build_absolute_uri("/"))
+        if request.GET.get("download") != "1":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "client": client,
+                "api_url": api_url,
+                "unreachable_reason": public_url.url_unreachable_reason(api_url),
+                "title": _("Download jq_qmt_api.py for %(name)s") % {"name": client.name},
+            }
+            return TemplateResponse(request, "admin/positions/apiclient/client_file.html", context)
+        source = services.client_file_render(client=client, api_url=api_url)
         response = HttpResponse(source, content_type="text/x-python; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="jq_qmt_api.py"'
         return response

@@ -142,6 +142,10 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "/"
 
 # --- i18n -----------------------------------------------------------------
+# The address JoinQuant's cloud reaches this server at (with its path prefix), written into the
+# downloaded jq_qmt_api.py; empty = the address the admin is browsing from.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
