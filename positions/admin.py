@@ -234,7 +234,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            request._new_api_key = services.api_client_rotate_key(client=obj)
+            request._new_api_key = services.api_client_key_issue(client=obj)
 
     def response_add(self, request, obj, post_url_continue=None):
         api_key = getattr(request, "_new_api_key", None)
