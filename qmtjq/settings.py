@@ -295,4 +295,4 @@ LOGGING = {
 # day, in the background, and only prints a notice (admin shows it in the
 # footer); nothing is ever downloaded or installed.
 UPDATE_CHECK_URL = env.str("UPDATE_CHECK_URL", default="")
-UPDATE_CHECK_STATE_FILE = BASE_DIR / "var" / "update_check.json"
+UPDATE_CHECK_STATE_FILE = Path(env.str("UPDATE_CHECK_STATE_FILE", default=str(BASE_DIR / "var" / "update_check.json")))
