@@ -31,6 +31,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The address JoinQuant's cloud reaches this server at (with its path prefix), written into the
+# downloaded jq_qmt_api.py; empty = the address the admin is browsing from.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 # Reverse proxies whose X-Forwarded-For we believe when recording who uploaded.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 if env.bool("BEHIND_TLS_PROXY", default=False):
@@ -61,7 +64,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "qmtjq.middleware.SiteLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -142,11 +145,10 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "/"
 
 # --- i18n -----------------------------------------------------------------
-# The address JoinQuant's cloud reaches this server at (with its path prefix), written into the
-# downloaded jq_qmt_api.py; empty = the address the admin is browsing from.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
-
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
+# An explicit LANGUAGE_CODE decides the default page language; only without it does the
+# browser's Accept-Language count. The header switch (a cookie) always wins.
+LANGUAGE_FROM_BROWSER = "LANGUAGE_CODE" not in env.ENVIRON
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")

@@ -15,7 +15,7 @@ def load_settings(**env) -> subprocess.CompletedProcess:
     code = (
         "import json, qmtjq.settings as s; "
         "print(json.dumps({'DEBUG': s.DEBUG, 'DB': s.DATABASES['default'], 'TZ': s.TIME_ZONE, "
-        "'LANG': s.LANGUAGE_CODE, 'TRADING': s.TRADING_ENABLED, 'HOSTS': s.ALLOWED_HOSTS}, default=str))"
+        "'LANG': s.LANGUAGE_CODE, 'LANGUAGE_FROM_BROWSER': getattr(s, 'LANGUAGE_FROM_BROWSER', None), 'TRADING': s.TRADING_ENABLED, 'HOSTS': s.ALLOWED_HOSTS}, default=str))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME", "SYSTEMROOT")}
     # Explicit empty values win over a developer's .env (environ never overrides set variables).
