@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from execution.admin.base import ConfirmedActionsMixin, _buttons, _pretty_json
+from qmtjq.admin_widgets import ReadableFieldsMixin
 
 from ..factorcat import FactorCatError
 from ..forms import RotationStrategyForm
@@ -24,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 @admin.register(RotationStrategy)
-class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.ModelAdmin):
+class RotationStrategyAdmin(ReadableFieldsMixin, SelectionUploadMixin, ConfirmedActionsMixin, admin.ModelAdmin):
+    ratio_fields = ("take_profit_ratio", "stop_loss_ratio")
     form = RotationStrategyForm
     list_display = [
         "name",
