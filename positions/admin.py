@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from qmtjq import keys
+from qmtjq.names import security_names_get
 
 from . import public_url, services, tokens
 from .models import ApiClient, Strategy, TargetLine, TargetSnapshot, Upload
@@ -61,6 +62,16 @@ class TargetSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["strategy__name", "lines__code"]
     date_hierarchy = "created_at"
     inlines = [TargetLineInline]
+    readonly_fields = ["rule_exits_shown"]
+    exclude = ["rule_exits"]
+
+    @admin.display(description=_("closed by the strategy's rules"))
+    def rule_exits_shown(self, obj):
+        codes = [code for code in obj.rule_exits or [] if isinstance(code, str)]
+        if not codes:
+            return "—"
+        names = security_names_get(codes)
+        return format_html_join(", ", "{} {}", ((code, names.get(code, "")) for code in codes))
 
     def get_search_results(self, request, queryset, search_term):
         queryset, _may_have_duplicates = super().get_search_results(request, queryset, search_term)

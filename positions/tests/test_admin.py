@@ -42,6 +42,19 @@ def test_snapshot_is_read_only_with_lines_inline(admin_client):
     assert b'name="_save"' not in response.content
 
 
+def test_snapshot_rule_exits_read_as_codes_with_names(admin_client):
+    """Codes the strategy's rules closed are listed with their names, not as a JSON list."""
+    from qmtjq.models import SecurityName
+
+    SecurityName.objects.create(code="113050.SH", name="南银转债")
+    line = TargetLineFactory()
+    line.snapshot.rule_exits = ["113050.SH"]
+    line.snapshot.save()
+    page = admin_client.get(reverse("admin:positions_targetsnapshot_change", args=[line.snapshot.pk])).content.decode()
+    assert "113050.SH" in page and "南银转债" in page
+    assert '[&quot;113050.SH&quot;]' not in page and '["113050.SH"]' not in page
+
+
 def test_add_api_client_shows_key_once_and_it_works(admin_client, client, rsa_keys):
     response = admin_client.post(
         reverse("admin:positions_apiclient_add"),
