@@ -338,8 +338,25 @@ def api_client_create(
         client.save()
         if strategy_names:
             client.strategies.set(strategy_get_or_create(name=s)[0] for s in strategy_names)
-        api_key = api_client_rotate_key(client=client)
+        api_key = api_client_key_issue(client=client)
     return client, api_key
+
+
+def api_client_key_issue(*, client: ApiClient) -> str:
+    """The first API key of a new client (not a rotation: there is no old key). Returns the key."""
+    api_key = _key_new(client=client, grace=timedelta(0))
+    logger.info("API key issued for new client %s", client.client_id)
+    return api_key
+
+
+def _key_new(*, client: ApiClient, grace: timedelta) -> str:
+    days = client.api_key_lifetime_days
+    return keys.key_rotate(
+        keys=client.api_keys,
+        prefix=tokens.API_KEY_PREFIX,
+        grace=grace,
+        lifetime=timedelta(days=days) if days else None,
+    )
 
 
 def api_client_rotate_key(*, client: ApiClient, grace: timedelta = timedelta(0)) -> str:
@@ -347,13 +364,7 @@ def api_client_rotate_key(*, client: ApiClient, grace: timedelta = timedelta(0))
 
     The new key expires after the client's `api_key_lifetime_days` (never when empty).
     """
-    days = client.api_key_lifetime_days
-    api_key = keys.key_rotate(
-        keys=client.api_keys,
-        prefix=tokens.API_KEY_PREFIX,
-        grace=grace,
-        lifetime=timedelta(days=days) if days else None,
-    )
+    api_key = _key_new(client=client, grace=grace)
     logger.info("API key rotated for client %s (old key valid for %s more)", client.client_id, grace)
     return api_key
 

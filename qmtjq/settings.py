@@ -33,6 +33,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The address JoinQuant's cloud reaches this server at (with its path prefix), written into the
+# downloaded jq_qmt_api.py; empty = the address the admin is browsing from.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 # Reverse proxies whose X-Forwarded-For we believe when recording who uploaded.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
@@ -78,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "qmtjq.middleware.SiteLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -161,6 +164,9 @@ LOGIN_REDIRECT_URL = "/"
 
 # --- i18n -----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
+# An explicit LANGUAGE_CODE decides the default page language; only without it does the
+# browser's Accept-Language count. The header switch (a cookie) always wins.
+LANGUAGE_FROM_BROWSER = "LANGUAGE_CODE" not in env.ENVIRON
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
@@ -314,4 +320,4 @@ LOGGING = {
 # day, in the background, and only prints a notice (admin shows it in the
 # footer); nothing is ever downloaded or installed.
 UPDATE_CHECK_URL = env.str("UPDATE_CHECK_URL", default="")
-UPDATE_CHECK_STATE_FILE = BASE_DIR / "var" / "update_check.json"
+UPDATE_CHECK_STATE_FILE = Path(env.str("UPDATE_CHECK_STATE_FILE", default=str(BASE_DIR / "var" / "update_check.json")))

@@ -37,3 +37,7 @@ WHITENOISE_USE_FINDERS = True
 
 # Send notifications inline so tests can assert deliveries; one test covers the background sender.
 NOTIFICATION_SEND_ASYNC = False
+
+# Page tests ask for English with Accept-Language whatever the developer's LANGUAGE_CODE is;
+# qmtjq/tests/test_language.py sets this per test to check both ways.
+LANGUAGE_FROM_BROWSER = True

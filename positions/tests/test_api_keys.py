@@ -111,3 +111,18 @@ def test_create_api_client_command_errors(make_api_client, args):
     make_api_client(client_id="x")
     with pytest.raises(CommandError):
         call_command("create_api_client", *args, stdout=StringIO())
+
+
+def test_creating_a_client_logs_a_new_key_not_a_rotation(make_api_client, caplog, client, superuser):
+    """A new client's first key is issued, not rotated: the log says so (command, service and admin)."""
+    caplog.set_level("INFO", logger="positions.services")
+    make_api_client(client_id="jq-new")
+    client.force_login(superuser)
+    client.post(
+        reverse("admin:positions_apiclient_add"),
+        {"name": "admin-made", "client_id": "jq-admin", "enabled": "on", "rate_limit_per_minute": "60"},
+    )
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "rotated" in m]
+    assert any("issued for new client jq-new" in m for m in messages)
+    assert any("issued for new client jq-admin" in m for m in messages)
