@@ -7,9 +7,6 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Exists
 from django.utils import timezone
-from django.utils.translation import gettext as _
-
-from qmtjq.notifications import EVENT_ORDER_REJECTED, notify
 
 from ..brokers.base import (
     CANCEL_ALREADY_FINAL,
@@ -23,36 +20,13 @@ from ..brokers.base import (
 from ..models import FINAL_STATUSES, BrokerAccount, Fill, ManagedCode, Order, OrderEvent, OrderStatus, Round
 from ..planner import PlannedOrder
 from .lease import Fence, holder_is_dead, lease_valid_filter
+from .order_changes import OrderChanges, order_history_row
 
 logger = logging.getLogger(__name__)
 
 
-def _history(order: Order, message: str = "") -> OrderEvent:
-    return OrderEvent(order=order, status=order.status, filled_volume=order.filled_volume, message=message)
-
-
 def _event(order: Order, message: str = "") -> None:
-    _history(order, message).save()
-
-
-def _notify_rejected(order: Order) -> None:
-    """The broker refused an order (or it could not be sent): someone should look. Sent after commit."""
-    try:
-        title = _("Order rejected: %(account)s %(side)s %(code)s × %(volume)s") % {
-            "account": order.account.name,
-            "side": order.get_side_display(),
-            "code": order.code,
-            "volume": order.volume,
-        }
-        body = _("Order %(key)s (%(status)s): %(message)s") % {
-            "key": order.key,
-            "status": order.get_status_display(),
-            "message": order.message or "-",
-        }
-    except Exception:  # a notification must never stop the order bookkeeping
-        logger.exception("could not describe rejected order %s", order.key)
-        title, body = f"Order rejected: {order.key}", ""
-    notify(EVENT_ORDER_REJECTED, title=title, body=body, key=order.key, level="error")
+    order_history_row(order, message).save()
 
 
 @transaction.atomic(savepoint=False)  # inside the round's transaction: no savepoint round trip
@@ -79,7 +53,7 @@ def orders_create(
         for item in planned
     ]
     Order.objects.bulk_create(orders)
-    OrderEvent.objects.bulk_create([_history(order, "stored") for order in orders])
+    OrderEvent.objects.bulk_create([order_history_row(order, "stored") for order in orders])
     ManagedCode.objects.bulk_create(
         [ManagedCode(account=account, code=code) for code in sorted({o.code for o in orders})],
         ignore_conflicts=True,
@@ -114,74 +88,9 @@ def order_claim(*, order: Order, fence: Fence, now: datetime) -> bool:
     return bool(claimed)
 
 
-def _order_take(order: Order, update: BrokerOrder) -> list[str]:
-    """Take the broker's view of an order in memory; returns the fields that changed."""
-    changed = []
-    if order.broker_order_id != update.broker_order_id:
-        order.broker_order_id = update.broker_order_id
-        changed.append("broker_order_id")
-    if update.status != order.status and not (order.is_final and update.status not in FINAL_STATUSES):
-        order.status = update.status
-        changed.append("status")
-    if update.traded_volume != order.filled_volume:
-        order.filled_volume = update.traded_volume
-        order.avg_fill_price = update.traded_price if update.traded_volume else None
-        changed += ["filled_volume", "avg_fill_price"]
-    if update.message and update.message != order.message:
-        order.message = update.message
-        changed.append("message")
-    if order.sent_at is None and update.broker_order_id:
-        order.sent_at = update.order_time or timezone.now()
-        changed.append("sent_at")
-    return changed
-
-
-class _Changes:
-    """Broker news about many orders, applied in memory and written in a few queries (issue 9)."""
-
-    def __init__(self) -> None:
-        self.fields: dict[int, tuple[Order, set[str]]] = {}
-        self.history: list[OrderEvent] = []
-        self.rejected: list[Order] = []
-
-    def _changed(self, order: Order, fields: list[str], message: str, rejected: bool) -> None:
-        self.fields.setdefault(order.pk, (order, set()))[1].update(fields)
-        self.history.append(_history(order, message))
-        if rejected:
-            self.rejected.append(order)
-
-    def apply(self, order: Order, update: BrokerOrder) -> bool:
-        fields = _order_take(order, update)
-        if fields:
-            self._changed(order, fields, update.message, "status" in fields and order.status == OrderStatus.JUNK)
-        return bool(fields)
-
-    def error(self, order: Order, kind: str, message: str) -> None:
-        rejected = kind == "order_error" and not order.is_final
-        if rejected:
-            order.status = OrderStatus.JUNK
-        order.message = message
-        self._changed(order, ["status", "message"], f"{kind}: {message}", rejected)
-
-    def save(self) -> None:
-        """One UPDATE per set of changed fields (usually one for all orders), one INSERT of history."""
-        now = timezone.now()
-        groups: dict[frozenset, list[Order]] = {}
-        for order, fields in self.fields.values():
-            order.updated_at = now  # bulk_update does not touch auto_now fields
-            groups.setdefault(frozenset(fields), []).append(order)
-        for fields, orders in groups.items():
-            Order.objects.bulk_update(orders, [*sorted(fields), "updated_at"])
-        if self.history:
-            OrderEvent.objects.bulk_create(self.history)
-        for order in self.rejected:
-            _notify_rejected(order)
-        self.fields, self.history, self.rejected = {}, [], []
-
-
 def order_apply(*, order: Order, update: BrokerOrder) -> bool:
     """Take the broker's view of an order; returns True when something changed."""
-    changes = _Changes()
+    changes = OrderChanges()
     changed = changes.apply(order, update)
     changes.save()
     return changed
@@ -264,7 +173,7 @@ def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileRepo
     trades = broker.query_trades()
     by_remark = {o.remark: o for o in broker_orders if o.remark}
     by_id = {o.broker_order_id: o for o in broker_orders}
-    changes = _Changes()
+    changes = OrderChanges()
     for order in Order.objects.filter(account=account).exclude(status__in=FINAL_STATUSES):
         update = by_remark.get(order.key) or (
             by_id.get(order.broker_order_id) if order.broker_order_id else None
@@ -367,7 +276,7 @@ def events_apply(*, account: BrokerAccount, events: list[BrokerEvent]) -> int:
     remarks = {e.remark or (e.order.remark if e.order else "") for e in events} - {""}
     ids = {e.broker_order_id or (e.order.broker_order_id if e.order else 0) for e in events} - {0, None}
     by_key, by_id = _orders_by_broker_keys(account, remarks, ids)
-    changes, trades, changed = _Changes(), [], 0
+    changes, trades, changed = OrderChanges(), [], 0
     for event in events:
         if event.kind == "order" and event.order:
             order = by_key.get(event.order.remark) or by_id.get(event.order.broker_order_id)

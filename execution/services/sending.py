@@ -19,19 +19,10 @@ from django.utils import timezone
 from ..brokers.base import Broker, BrokerDisconnected, BrokerError, BrokerNotConnected, OrderRequest
 from ..models import Order, OrderEvent, OrderStatus
 from .lease import Fence, LeaseLost, lease_renew
-from .orders import _notify_rejected, order_claim
+from .order_changes import order_history_row, order_rejected_notify
+from .orders import order_claim
 
 logger = logging.getLogger(__name__)
-
-
-def _history(order: Order, message: str, *, at: datetime | None = None) -> OrderEvent:
-    return OrderEvent(
-        order=order,
-        at=at or timezone.now(),
-        status=order.status,
-        filled_volume=order.filled_volume,
-        message=message,
-    )
 
 
 @dataclass
@@ -54,7 +45,9 @@ class SendLog:
 
     def _store_sent(self, sent: list[tuple[Order, int, datetime]]) -> None:
         pks = [order.pk for order, _, _ in sent]
-        ids = Case(*[When(pk=o.pk, then=Value(i)) for o, i, _ in sent], output_field=Order.broker_order_id.field)
+        ids = Case(
+            *[When(pk=o.pk, then=Value(i)) for o, i, _ in sent], output_field=Order.broker_order_id.field
+        )
         times = Case(*[When(pk=o.pk, then=Value(t)) for o, _, t in sent], output_field=Order.sent_at.field)
         fence, now = self.fence, timezone.now()
         updated = Order.objects.filter(
@@ -62,10 +55,16 @@ class SendLog:
         ).update(broker_order_id=ids, sent_at=times, status=OrderStatus.UNREPORTED, updated_at=now)
         if updated == len(sent):
             for order, broker_order_id, at in sent:
-                order.broker_order_id, order.sent_at, order.status = broker_order_id, at, OrderStatus.UNREPORTED
+                order.broker_order_id, order.sent_at, order.status = (
+                    broker_order_id,
+                    at,
+                    OrderStatus.UNREPORTED,
+                )
         else:
             # Reconciled or updated by a broker event meanwhile: keep that status, only fill in the id.
-            Order.objects.filter(pk__in=pks, broker_order_id__isnull=True).update(broker_order_id=ids, sent_at=times)
+            Order.objects.filter(pk__in=pks, broker_order_id__isnull=True).update(
+                broker_order_id=ids, sent_at=times
+            )
             stored = {
                 pk: row
                 for pk, *row in Order.objects.filter(pk__in=pks).values_list(
@@ -75,7 +74,7 @@ class SendLog:
             for order, _, _ in sent:
                 order.broker_order_id, order.sent_at, order.status = stored[order.pk]
         for order, broker_order_id, at in sent:
-            self.history.append(_history(order, f"sent, broker order id {broker_order_id}", at=at))
+            self.history.append(order_history_row(order, f"sent, broker order id {broker_order_id}", at=at))
 
 
 def _mine(order: Order, fence: Fence):
@@ -84,7 +83,9 @@ def _mine(order: Order, fence: Fence):
     )
 
 
-def order_send(*, order: Order, broker: Broker, fence: Fence, now: datetime, log: SendLog | None = None) -> None:
+def order_send(
+    *, order: Order, broker: Broker, fence: Fence, now: datetime, log: SendLog | None = None
+) -> None:
     """Claim one stored order, then send it. Raises LeaseLost (nothing sent) when the claim is refused.
 
     With `log`, the broker id and history are written by `log.save()`;
@@ -112,7 +113,9 @@ def _send(order: Order, broker: Broker, fence: Fence, now: datetime, log: SendLo
                 f"order {order.key} not sent: the lease of account {order.account.name} is no longer "
                 f"ours (epoch {fence.epoch}); another worker took over, stopping at once"
             )
-    log.history.append(_history(order, f"claimed for sending by {fence.holder} (lease epoch {fence.epoch})", at=now))
+    log.history.append(
+        order_history_row(order, f"claimed for sending by {fence.holder} (lease epoch {fence.epoch})", at=now)
+    )
     request = OrderRequest(
         key=order.key,
         code=order.code,
@@ -125,20 +128,21 @@ def _send(order: Order, broker: Broker, fence: Fence, now: datetime, log: SendLo
         broker_order_id = broker.place_order(request)
     except BrokerNotConnected:
         # Refused before the call: certainly not sent, so give the claim back.
-        _mine(order, fence).update(status=OrderStatus.CREATED, claimed_by="", claim_epoch=None, claimed_at=None)
+        _mine(order, fence).update(
+            status=OrderStatus.CREATED, claimed_by="", claim_epoch=None, claimed_at=None
+        )
         order.status = OrderStatus.CREATED
         raise
     except BrokerDisconnected as exc:
         order.message = f"outcome unknown ({exc}); waiting for the broker to report it by key"
         _mine(order, fence).update(message=order.message, updated_at=timezone.now())
-        log.history.append(_history(order, order.message))
+        log.history.append(order_history_row(order, order.message))
         raise
     except BrokerError as exc:
         order.status, order.message = OrderStatus.SEND_FAILED, str(exc)
         _mine(order, fence).update(status=order.status, message=order.message, updated_at=timezone.now())
-        log.history.append(_history(order, f"send failed: {exc}"))
+        log.history.append(order_history_row(order, f"send failed: {exc}"))
         logger.warning("order %s send failed: %s", order.key, exc)
-        _notify_rejected(order)
+        order_rejected_notify(order)
         return
     log.sent.append((order, broker_order_id, now))
-

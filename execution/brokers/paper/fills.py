@@ -28,9 +28,7 @@ def fill_price(order: PaperOrder, quote: Quote | None) -> Decimal | None:
     return last if order.price <= last else None
 
 
-def order_fill(
-    ledger: PaperLedger, order: PaperOrder, price: Decimal, source: str, now: datetime
-) -> None:
+def order_fill(ledger: PaperLedger, order: PaperOrder, price: Decimal, source: str, now: datetime) -> None:
     account, book = ledger.account, ledger.book
     today = market_date(now)
     volume = order.volume - order.traded_volume

@@ -12,7 +12,15 @@ from django.db.models import Q
 from ...models import BrokerAccount, PaperBook, PaperOrder, PaperPosition, PaperTrade
 from .book import OPEN
 
-ORDER_FIELDS = ["traded_volume", "traded_price", "status", "frozen_cash", "price_source", "message", "updated_at"]
+ORDER_FIELDS = [
+    "traded_volume",
+    "traded_price",
+    "status",
+    "frozen_cash",
+    "price_source",
+    "message",
+    "updated_at",
+]
 POSITION_FIELDS = ["volume", "avg_price", "bought_today", "bought_on", "frozen_volume"]
 BOOK_FIELDS = ["cash", "frozen_cash", "next_order_id", "next_trade_id"]
 
