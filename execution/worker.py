@@ -130,6 +130,7 @@ class Worker:
     def _connect(self) -> None:
         self.broker.connect()
         report = orders_reconcile(account=self.account, broker=self.broker)
+        self._timers.last["reconcile"] = self.clock()  # just reconciled: not again in the first cycle
         if report.linked or report.never_sent:
             self.say(f"reconciled: linked {report.linked or '-'}, never sent {report.never_sent or '-'}")
         if report.unknown:
