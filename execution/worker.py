@@ -300,7 +300,11 @@ class Worker:
         account = self.account
         self._heartbeat(now)
         account.refresh_from_db()
-        events_apply(account=account, events=self.broker.drain_events())
+        events = self.broker.drain_events()
+        events_apply(account=account, events=events)
+        if any(event.kind == "disconnected" for event in events):
+            # MiniQMT said goodbye (it restarts daily): reconnect now, not when the next query times out.
+            raise BrokerDisconnected("MiniQMT reported the connection lost")
         if self._timers.due("reconcile", now, self.config.reconcile_every):
             orders_reconcile(account=account, broker=self.broker)
         self._user_cancels(now)
