@@ -94,6 +94,10 @@ class Command(BaseCommand):
                 stored = calendar.calendar_refresh_from_xtdata()
                 if stored:
                     self.stdout.write(f"trading calendar: {stored} day(s) refreshed from xtdata")
+                for line in getattr(stored, "disagreements", ()):
+                    self.stdout.write(
+                        self.style.WARNING(f"WARNING: trading calendar sources disagree: {line}")
+                    )
             except calendar.CalendarSourceError as exc:
                 self.stdout.write(
                     self.style.WARNING(f"WARNING: trading calendar not refreshed from xtdata: {exc}")
