@@ -6,9 +6,10 @@ the admin. A date without a row is unknown: every question about it raises
 `CalendarUnknown` instead of guessing that a weekday is open (both public
 calendars stop at the end of the year they were published for).
 
-Precedence when sources disagree: admin > xtdata > exchange_calendars. An admin
-row is never overwritten by a refresh, and the broker's own calendar (xtdata)
-is not overwritten by the library's.
+When sources disagree, a day that any of them (exchange_calendars, xtdata, an
+admin row) closes stays closed; only an admin can open it. An admin row is never
+overwritten by a refresh. Each disagreement is logged, noted on the row and
+returned with the refresh's count (`CalendarStored.disagreements`).
 """
 
 import logging
@@ -277,44 +278,117 @@ def exchange_calendar_days(*, start: date, end: date) -> dict[date, bool]:
     }
 
 
-def _days_store(days: dict[date, bool], *, source: str, overwritable: set[str]) -> int:
-    """Insert missing days and update rows of an overwritable source whose value or source differ.
+class CalendarStored(int):
+    """How many rows a refresh added or changed (it is that int), plus the days its sources disagree on."""
 
-    Returns how many rows were added or changed; identical rows are left alone
-    so `updated_at` shows real changes.
+    disagreements: tuple[str, ...]
+
+    def __new__(cls, stored: int, disagreements: Iterable[str] = ()):
+        result = super().__new__(cls, stored)
+        result.disagreements = tuple(disagreements)
+        return result
+
+
+def _label(source: str) -> str:
+    return str(Source(source).label)
+
+
+def _disagreement(day: date, *, opened_by: str, closed_by: str, kept_open: bool) -> str:
+    return _("%(date)s: %(open)s says open, %(closed)s says closed: kept %(kept)s") % {
+        "date": day,
+        "open": _label(opened_by),
+        "closed": _label(closed_by),
+        "kept": _("open (an admin opened it)") if kept_open else _("closed"),
+    }
+
+
+def _days_store(
+    days: dict[date, bool], *, source: str, closed_elsewhere: dict[date, str] | None = None
+) -> CalendarStored:
+    """Store one source's view of `days`: a day any source closes stays closed unless an admin opened it.
+
+    `closed_elsewhere` names, per day, another source that (asked just now)
+    says closed. Admin rows are overwritten only by the admin; a refresh
+    reopens a day only when it was the one that closed it. Each disagreement
+    is logged, written to the row's note (admin) and returned. Identical rows
+    are left alone so `updated_at` shows real changes.
     """
     if not days:
-        return 0
+        return CalendarStored(0)
+    closed_elsewhere = closed_elsewhere or {}
     now = timezone.now()
+    disagreements = []
     with transaction.atomic():
         existing = {
             row.date: row
             for row in TradingDay.objects.select_for_update().filter(date__range=(min(days), max(days)))
         }
         to_create, to_update = [], []
+
+        def write(row, is_open: bool, row_source: str, note: str) -> None:
+            if (row.is_open, row.source, row.note) != (is_open, row_source, note):
+                row.is_open, row.source, row.note, row.updated_at = is_open, row_source, note, now
+                to_update.append(row)
+
         for day, is_open in sorted(days.items()):
             row = existing.get(day)
-            if row is None:
-                to_create.append(TradingDay(date=day, is_open=is_open, source=source))
-            elif row.source in overwritable and (row.is_open, row.source) != (is_open, source):
+            if source == Source.ADMIN:
+                if row is None:
+                    to_create.append(TradingDay(date=day, is_open=is_open, source=source))
+                else:
+                    write(row, is_open, source, row.note if row.source == Source.ADMIN else "")
+                continue
+            if row is not None and row.source == Source.ADMIN:
                 if row.is_open != is_open:
-                    logger.warning(
-                        "trading calendar: %s changes from %s (%s) to %s (%s)",
-                        day,
-                        "open" if row.is_open else "closed",
-                        row.source,
-                        "open" if is_open else "closed",
-                        source,
+                    disagreements.append(
+                        _disagreement(
+                            day,
+                            opened_by=Source.ADMIN if row.is_open else source,
+                            closed_by=source if row.is_open else Source.ADMIN,
+                            kept_open=row.is_open,
+                        )
                     )
-                row.is_open, row.source, row.updated_at = is_open, source, now
-                to_update.append(row)
+                continue
+            if is_open:
+                closer = closed_elsewhere.get(day)
+                if closer is None and row is not None and not row.is_open and row.source != source:
+                    closer = row.source
+                if closer is not None:
+                    text = _disagreement(day, opened_by=source, closed_by=closer, kept_open=False)
+                    disagreements.append(text)
+                    if row is None:
+                        to_create.append(TradingDay(date=day, is_open=False, source=closer, note=text[:200]))
+                    else:
+                        write(row, False, row.source if not row.is_open else closer, text[:200])
+                    continue
+                if row is None:
+                    to_create.append(TradingDay(date=day, is_open=True, source=source))
+                elif row.is_open and row.source == Source.XTDATA and source == Source.EXCHANGE_CALENDARS:
+                    write(row, True, row.source, "")  # the broker's own calendar keeps its rows
+                else:
+                    write(row, True, source, "")
+                continue
+            # This source says closed: closed, whoever said open before.
+            if row is None:
+                to_create.append(TradingDay(date=day, is_open=False, source=source))
+                continue
+            text = ""
+            if row.is_open and row.source != source:
+                text = _disagreement(day, opened_by=row.source, closed_by=source, kept_open=False)
+                disagreements.append(text)
+            keep_xtdata = not row.is_open and row.source == Source.XTDATA
+            # A day already closed keeps the note of the disagreement that kept it closed.
+            note = text[:200] if text else (row.note if not row.is_open else "")
+            write(row, False, row.source if keep_xtdata else source, note)
         # A row created meanwhile by someone else (e.g. an admin) wins: ignore the conflict.
         TradingDay.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
-        TradingDay.objects.bulk_update(to_update, ["is_open", "source", "updated_at"], batch_size=500)
-    return len(to_create) + len(to_update)
+        TradingDay.objects.bulk_update(to_update, ["is_open", "source", "note", "updated_at"], batch_size=500)
+    for text in disagreements:
+        logger.warning("trading calendar sources disagree: %s", text)
+    return CalendarStored(len(to_create) + len(to_update), disagreements)
 
 
-def calendar_seed_from_exchange_calendars(*, start: date, end: date) -> int:
+def calendar_seed_from_exchange_calendars(*, start: date, end: date) -> CalendarStored:
     """Store every date of [start, end] that exchange_calendars knows; returns rows added or changed.
 
     Idempotent. Admin and xtdata rows are not overwritten.
@@ -329,7 +403,7 @@ def calendar_seed_from_exchange_calendars(*, start: date, end: date) -> int:
             start,
             end,
         )
-    return _days_store(days, source=Source.EXCHANGE_CALENDARS, overwritable={Source.EXCHANGE_CALENDARS})
+    return _days_store(days, source=Source.EXCHANGE_CALENDARS)
 
 
 def _xtdata_date(value) -> date:
@@ -348,7 +422,7 @@ def _xtdata_date(value) -> date:
 
 def calendar_refresh_from_xtdata(
     *, xtdata_module=None, start: date | None = None, end: date | None = None
-) -> int:
+) -> CalendarStored:
     """Store MiniQMT's SH trading days and the closed days between them; returns rows added or changed.
 
     `xtdata_module` is `xtquant.xtdata` (imported here when None; without
@@ -360,7 +434,7 @@ def calendar_refresh_from_xtdata(
             from xtquant import xtdata as xtdata_module
         except Exception as exc:  # ImportError, or its Windows-only native parts failing to load
             logger.warning("xtquant is not usable here (%s): trading calendar not refreshed from xtdata", exc)
-            return 0
+            return CalendarStored(0)
     if start is None:
         start = default_refresh_range(timezone.localdate(timezone=SHANGHAI))[0]
     try:
@@ -386,10 +460,20 @@ def calendar_refresh_from_xtdata(
     first, last = min(open_days), max(open_days)
     days = {first + timedelta(days=n): False for n in range((last - first).days + 1)}
     days.update(dict.fromkeys(open_days, True))
-    return _days_store(days, source=Source.XTDATA, overwritable={Source.EXCHANGE_CALENDARS, Source.XTDATA})
+    return _days_store(days, source=Source.XTDATA, closed_elsewhere=_library_closed(first, last))
 
 
-def calendar_year_add(*, year: int, holidays: Iterable[date]) -> int:
+def _library_closed(first: date, last: date) -> dict[date, str]:
+    """Days exchange_calendars closes in [first, last], asked now (nothing when it is not installed)."""
+    try:
+        library = exchange_calendar_days(start=first, end=last)
+    except CalendarSourceError as exc:
+        logger.warning("cannot compare xtdata with exchange_calendars: %s", exc)
+        return {}
+    return {day: Source.EXCHANGE_CALENDARS for day, is_open in library.items() if not is_open}
+
+
+def calendar_year_add(*, year: int, holidays: Iterable[date]) -> CalendarStored:
     """The admin's way to add a year no public calendar knows yet: weekdays open except `holidays`.
 
     Weekends are closed (make-up working days included: the exchanges stay
@@ -404,4 +488,4 @@ def calendar_year_add(*, year: int, holidays: Iterable[date]) -> int:
     for n in range((date(year, 12, 31) - first).days + 1):
         day = first + timedelta(days=n)
         days[day] = day.weekday() < 5 and day not in holidays
-    return _days_store(days, source=Source.ADMIN, overwritable=set(Source))
+    return _days_store(days, source=Source.ADMIN)
