@@ -135,7 +135,15 @@ _db["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://qmtjq")}
+# Shared by every web process and the job cluster: rate limits, the credential
+# cache's version (qmtjq.credential_cache). The database cache needs no extra
+# service (its table is created by `migrate`); CACHE_URL=redis://127.0.0.1:6379/1
+# uses Django's built-in Redis cache. A per-process cache (locmemcache://) breaks
+# the rate limit and the credential invalidation as soon as there are two processes.
+CACHE_TABLE = "qmtjq_cache"
+CACHES = {"default": env.cache("CACHE_URL", default=f"dbcache://{CACHE_TABLE}")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
