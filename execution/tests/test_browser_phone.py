@@ -47,7 +47,7 @@ return [...document.querySelectorAll('body *')].filter(e => {
 """
 
 
-def _pages(account, round_, order, rotation_name):
+def _pages(account, round_, order, rotation_strategy):
     return [
         ("front", "/"),
         ("orders", "/orders/"),
@@ -58,13 +58,15 @@ def _pages(account, round_, order, rotation_name):
         ("accounts", "/accounts/"),
         ("account", f"/accounts/{account.name}/"),
         ("rotations", "/rotation/"),
-        ("rotation", f"/rotation/{rotation_name}/"),
+        ("rotation", f"/rotation/{rotation_strategy.name}/"),
         ("missing", "/no-such-page/"),
         ("admin", "/admin/"),
         ("admin-accounts", "/admin/execution/brokeraccount/"),
         ("admin-account", f"/admin/execution/brokeraccount/{account.pk}/change/"),
         ("admin-round", f"/admin/execution/round/{round_.pk}/change/"),
         ("admin-orders", "/admin/execution/order/"),
+        ("admin-rotation", f"/admin/rotation/rotationstrategy/{rotation_strategy.pk}/change/"),
+        ("admin-snapshots", "/admin/positions/targetsnapshot/"),
     ]
 
 
@@ -85,7 +87,7 @@ def test_every_page_fits_a_phone(browser, live_server, client, superuser, paper_
     browser.add_cookie({"name": settings.LANGUAGE_COOKIE_NAME, "value": language})
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems = []
-    for name, path in _pages(paper_account, round_, order, rotation.name):
+    for name, path in _pages(paper_account, round_, order, rotation):
         browser.get(live_server.url + path)
         browser.save_screenshot(str(SHOTS / f"phone-{name}-{language}.png"))
         overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
