@@ -267,7 +267,7 @@ def test_live_accounts_are_labelled_in_the_list(admin_client, paper_account):
     """A live account carries a visible label in the changelist; paper accounts do not."""
     AccountFactory(name="real", mode=BrokerAccount.Mode.LIVE, userdata_mini_path="C:/qmt")
     response = admin_client.get(admin_url("brokeraccount"))
-    assert response.content.count(b"background: #ba2121") == 1
+    assert response.content.count(b'class="mode-label live"') == 1
 
 
 @pytest.mark.parametrize(
