@@ -177,6 +177,8 @@ LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
 LANGUAGE_FROM_BROWSER = "LANGUAGE_CODE" not in env.ENVIRON
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and times read the same in every language and in admin: 2026-12-02 14:30:00.
+FORMAT_MODULE_PATH = ["qmtjq.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

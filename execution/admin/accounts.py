@@ -165,12 +165,8 @@ class BrokerAccountAdmin(ReadableFieldsMixin, ConfirmedActionsMixin, admin.Model
     @admin.display(description=_("mode"), ordering="mode")
     def mode_label(self, obj):
         if obj.mode == BrokerAccount.Mode.LIVE:
-            return format_html(
-                '<span style="background: #ba2121; color: #fff; padding: 1px 6px; border-radius: 3px; '
-                'font-weight: bold; white-space: nowrap">{}</span>',
-                obj.get_mode_display(),
-            )
-        return format_html('<span style="white-space: nowrap">{}</span>', obj.get_mode_display())
+            return format_html('<span class="mode-label live">{}</span>', obj.get_mode_display())
+        return format_html('<span class="mode-label">{}</span>', obj.get_mode_display())
 
     @admin.display(description=_("total asset"), ordering="state__total_asset")
     def total_asset(self, obj):
@@ -188,7 +184,7 @@ class BrokerAccountAdmin(ReadableFieldsMixin, ConfirmedActionsMixin, admin.Model
         if lease is None:
             return None
         if lease.expires_at < timezone.now():
-            return format_html('<span style="color: #999">{} ({})</span>', lease.holder, _("expired"))
+            return format_html('<span class="lease-expired">{} ({})</span>', lease.holder, _("expired"))
         return lease.holder
 
     @admin.display(description=_("last heartbeat"), ordering="lease__heartbeat_at")

@@ -10,6 +10,8 @@ from django.utils.formats import date_format
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+from qmtjq import display
+
 from ..models import (
     Fill,
     Order,
@@ -57,7 +59,7 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "account",
         "trigger",
         "status",
-        "message",
+        "message_shown",
         "created_at",
         "finished_at",
         "approved_by",
@@ -68,7 +70,7 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "diff_pretty",
         "skips_pretty",
     ]
-    readonly_fields = ["tools", "targets_pretty", "planned_pretty", "diff_pretty", "skips_pretty"]
+    readonly_fields = ["tools", "message_shown", "targets_pretty", "planned_pretty", "diff_pretty", "skips_pretty"]
     inlines = [RoundOrderInline]
     actions = ["approve_held"]
     object_actions = ("approve_held",)
@@ -89,7 +91,11 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("message"), ordering="message")
     def short_message(self, obj):
-        return Truncator(obj.message).chars(80)
+        return Truncator(display.text(obj.message)).chars(80)
+
+    @admin.display(description=_("message"))
+    def message_shown(self, obj):
+        return display.text(obj.message) or "—"
 
     # The same tables as the round page, so a trader reads a round one way everywhere.
     @staticmethod

@@ -267,7 +267,7 @@ def test_live_accounts_are_labelled_in_the_list(admin_client, paper_account):
     """A live account carries a visible label in the changelist; paper accounts do not."""
     AccountFactory(name="real", mode=BrokerAccount.Mode.LIVE, userdata_mini_path="C:/qmt")
     response = admin_client.get(admin_url("brokeraccount"))
-    assert response.content.count(b"background: #ba2121") == 1
+    assert response.content.count(b'class="mode-label live"') == 1
 
 
 @pytest.mark.parametrize(
@@ -614,3 +614,35 @@ def test_account_list_shows_threshold_and_staleness_readably(admin_client, paper
     paper_account.save()
     html = admin_client.get(admin_url("brokeraccount"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "3 天" in html and "50%" in html
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_admin_dates_use_the_one_site_format(admin_client, paper_account, language):
+    """Admin shows times as the pages do (YYYY-MM-DD HH:MM:SS in TIME_ZONE), not 'Dec. 2, 2026, 11:12 p.m.'."""
+    import re as re_
+
+    from django.utils import timezone
+
+    from qmtjq import display
+
+    round_ = RoundFactory(account=paper_account, status=Round.Status.HELD, message="round trades 10020.00")
+    page = admin_client.get(admin_url("round", "change", round_.pk), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert display.when(round_.created_at)[:16] in page
+    assert not re_.search(r"\\b(a\\.m\\.|p\\.m\\.)", page)
+    assert "held_for_approval" not in page  # the title uses the status's words
+    changelist = admin_client.get(admin_url("round"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert timezone.localtime(round_.created_at).strftime("%Y-%m-%d %H:%M") in changelist
+
+
+def test_admin_round_message_in_the_readers_language(admin_client, paper_account):
+    from django.utils import translation
+
+    from qmtjq import display
+
+    message = "round trades 10020.00, 40.0% of total assets, above the approval threshold 30.0%"
+    round_ = RoundFactory(account=paper_account, status=Round.Status.HELD, message=message)
+    with translation.override("zh-hans"):
+        chinese = display.text(message)
+    assert chinese != message
+    page = admin_client.get(admin_url("round", "change", round_.pk), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert chinese in page

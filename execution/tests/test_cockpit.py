@@ -264,3 +264,15 @@ def test_account_page_shows_the_rules_readably(user_client, paper_account):
     assert "0.5000" not in zh and "3 00:00:00" not in zh
     en = user_client.get(f"/accounts/{paper_account.name}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "3 days" in en
+
+
+def test_account_list_formats_money(user_client, paper_account):
+    """The accounts list shows money like every other page: thousands separators, 2 decimals."""
+    from decimal import Decimal
+
+    AccountState.objects.update_or_create(
+        account=paper_account,
+        defaults={"cash": Decimal("1000000"), "total_asset": Decimal("1023456.78"), "updated_at": timezone.now()},
+    )
+    html = user_client.get("/accounts/").content.decode()
+    assert "1,023,456.78" in html and "1,000,000.00" in html
