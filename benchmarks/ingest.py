@@ -641,7 +641,7 @@ def _web_workers(text: str) -> list[int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "mysql", "both"], default="sqlite")
-    parser.add_argument("--uploads", type=int, default=600, help="uploads per run (default 600)")
+    parser.add_argument("--uploads", type=int, default=2000, help="uploads per run (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads, one API client each")
     parser.add_argument("--lines", type=int, default=50, help="positions per upload (default 50)")
     parser.add_argument(
