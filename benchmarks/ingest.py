@@ -502,6 +502,16 @@ def keep_or_drop_log(server: Server, label: str) -> None:
         "Running migrations",
         "No migrations to apply",
         "Web processes:",
+        "Schedule created",
+        "admin user",
+        "管理员账号",
+        "只显示这一次",
+        "shown only this once",
+        "^^^",
+        "Configuration allows spawning",  # granian's note about 8 threads on 2 CPUs
+        "AXES: BEGIN",
+        "No directory at:",
+        "mw_instance = middleware",
         "更新持仓",  # jq2qmt prints one line per upload
         "加密认证已禁用",
     )
