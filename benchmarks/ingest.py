@@ -502,6 +502,16 @@ def keep_or_drop_log(server: Server, label: str) -> None:
         "Running migrations",
         "No migrations to apply",
         "Web processes:",
+        "Schedule created",
+        "admin user",
+        "管理员账号",
+        "只显示这一次",
+        "shown only this once",
+        "^^^",
+        "Configuration allows spawning",  # granian's note about 8 threads on 2 CPUs
+        "AXES: BEGIN",
+        "No directory at:",
+        "mw_instance = middleware",
         "更新持仓",  # jq2qmt prints one line per upload
         "加密认证已禁用",
     )
@@ -641,7 +651,7 @@ def _web_workers(text: str) -> list[int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "mysql", "both"], default="sqlite")
-    parser.add_argument("--uploads", type=int, default=600, help="uploads per run (default 600)")
+    parser.add_argument("--uploads", type=int, default=2000, help="uploads per run (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads, one API client each")
     parser.add_argument("--lines", type=int, default=50, help="positions per upload (default 50)")
     parser.add_argument(

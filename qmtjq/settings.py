@@ -294,7 +294,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- django-q2 ------------------------------------------------------------
 Q_CLUSTER = {
-    "name": "qmtjq",
+    # Clusters sharing a broker and a database must share the name (it names the queue).
+    "name": env.str("Q_CLUSTER_NAME", default="qmtjq"),
     "orm": "default",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": 300,
@@ -304,6 +305,18 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Jobs",
 }
+
+# The queue between the scheduler and the workers: the database (ORM broker) by
+# default; Redis (Q_BROKER_URL=redis://127.0.0.1:6379/0) when several clusters on
+# several machines share the jobs. Schedules and results stay in the database
+# either way, and every job is idempotent by a database row, so two clusters on
+# one database never run a slot twice.
+Q_BROKER_URL = env.str("Q_BROKER_URL", default="")
+if Q_BROKER_URL:
+    if not Q_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("Q_BROKER_URL must be a redis://, rediss:// or unix:// URL (or unset)")
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = Q_BROKER_URL
 
 # django-q2 and the in-process job runner log every task they run at INFO,
 # which buries what matters (the admin password, errors); `serve
