@@ -12,6 +12,7 @@ parent (`serve`) ends in any way, so web workers never outlive `serve`.
 """
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--stop-on-stdin-eof", action="store_true")
     args = parser.parse_args(argv)
+    # When the terminal is gone (`serve | tee log`, then Ctrl+C kills tee too),
+    # a shutdown log line has nowhere to go: drop it instead of printing a
+    # "--- Logging error ---" traceback about the broken pipe.
+    logging.raiseExceptions = False
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qmtjq.settings")
     server = build_server(
         host=args.host, port=args.port, workers=args.workers, threads=args.threads, log_level=args.log_level
