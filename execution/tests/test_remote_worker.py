@@ -182,3 +182,29 @@ def test_kill_and_restart_never_sends_twice(pc):
     assert pc.query("select count(*) from execution_order") == [(1,)]
     assert pc.query("select count(*) from execution_papertrade") == [(1,)]
     assert Order.objects.count() == 1 and Fill.objects.count() == 1
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX here; Windows uses Ctrl+C")
+def test_ctrl_c_stops_the_remote_worker_cleanly(pc):
+    """Ctrl+C finishes the step, flushes the queue and exits 0, even with a long-poll in flight."""
+    import signal
+
+    upload_target("S", [("600000.SH", 1000, "10")])
+    command = [sys.executable, "manage.py", "qmt_worker", "--account", "p1", "--interval", "0.2"]
+    env = _env(pc.db, QMTJQ_SERVER_URL=pc.server, QMTJQ_WORKER_API_KEY=pc.key)
+    running = subprocess.Popen(
+        command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not pc.query("select count(*) from execution_fill")[0][0]:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        running.send_signal(signal.SIGINT)
+        output, _ = running.communicate(timeout=30)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert running.returncode == 0 and "worker stopped" in output, output
+    assert "still queued" not in output
+    assert Fill.objects.count() == 1 and Order.objects.get().status == OrderStatus.SUCCEEDED
