@@ -1,17 +1,22 @@
 """Execution admin: remote mode (worker credentials, what trading PCs last said, their quotes)."""
 
 import secrets
+from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from positions import tokens
+from positions.admin import RotateKeyForm
+from qmtjq import keys
 
 from ..models import WorkerClient, WorkerQuote, WorkerStatus
 from ..remote import credentials
@@ -58,7 +63,7 @@ class WorkerClientAdmin(admin.ModelAdmin):
         "account",
         "enabled",
         "require_v2",
-        "key_prefix",
+        "valid_keys",
         "has_rsa_key",
         "last_used_at",
         "last_used_from",
@@ -78,9 +83,12 @@ class WorkerClientAdmin(admin.ModelAdmin):
         # A credential never moves to another account: make a new one instead.
         return [*self.readonly_fields, "account"] if obj else []
 
-    @admin.display(description=_("API key starts with"))
-    def key_prefix(self, obj):
-        return f"{obj.api_key_prefix}…" if obj.api_key_prefix else "-"
+    @admin.display(description=_("valid API keys"))
+    def valid_keys(self, obj):
+        valid = [f"{key.prefix}…" for key in obj.api_keys.filter(keys.key_valid_q(timezone.now()))]
+        if obj.api_key_hash:
+            valid.append(f"{obj.api_key_prefix}…")
+        return ", ".join(valid) or "-"
 
     @admin.display(boolean=True, description=_("RSA key"))
     def has_rsa_key(self, obj):
@@ -133,13 +141,19 @@ class WorkerClientAdmin(admin.ModelAdmin):
         client = get_object_or_404(WorkerClient, pk=pk)
         if not self.has_change_permission(request, client):
             return HttpResponse(status=403)
-        if request.method == "POST":
-            api_key = credentials.worker_client_rotate_key(client=client)
-            self.log_change(request, client, "Rotated API key (the old key stopped at once)")
+        form = RotateKeyForm(
+            request.POST if request.method == "POST" else None,
+            initial={"grace_hours": settings.API_KEY_ROTATION_GRACE_HOURS},
+        )
+        if request.method == "POST" and form.is_valid():
+            grace = timedelta(hours=form.cleaned_data["grace_hours"])
+            api_key = credentials.worker_client_rotate_key(client=client, grace=grace)
+            self.log_change(request, client, f"Rotated API key (old key valid for {grace})")
             return self._render_key(request, client, api_key)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
+            "form": form,
             "client": client,
             "title": _("Rotate the API key of %(name)s?") % {"name": client.name},
         }

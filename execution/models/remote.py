@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from qmtjq.models import RotatingKey
+
 from .accounts import BrokerAccount
 
 
@@ -40,6 +42,18 @@ class WorkerClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.client_id} → {self.account.name})"
+
+
+class WorkerKey(RotatingKey):
+    """An API key of a worker credential; during a rotation's grace period two are valid (`qmtjq.keys`)."""
+
+    client = models.ForeignKey(
+        WorkerClient, verbose_name=_("worker credential"), on_delete=models.CASCADE, related_name="api_keys"
+    )
+
+    class Meta(RotatingKey.Meta):
+        verbose_name = _("worker API key")
+        verbose_name_plural = _("worker API keys")
 
 
 class WorkerStatus(models.Model):

@@ -20,9 +20,10 @@ from rest_framework.permissions import BasePermission
 from positions import tokens
 from positions.authentication import client_ip
 from positions.models import ApiClient, SeenToken
+from qmtjq import keys
 from qmtjq.db import serialized_writes
 
-from ..models import WorkerClient
+from ..models import WorkerClient, WorkerKey
 
 AUTH_API_KEY = "api_key"
 AUTH_RSA_V1 = "rsa_v1"
@@ -102,7 +103,15 @@ class WorkerAuthentication(BaseAuthentication):
         if not key:
             _fail("X-API-Key is empty")
         digest = tokens.api_key_digest(key)
-        client = WorkerClient.objects.select_related("account").filter(api_key_hash=digest).first()
+        row, problem = keys.key_find(model=WorkerKey, raw=key)
+        if row is not None:
+            if problem:
+                _fail(f"this worker API key is {problem}; use the new key from the rotation")
+            client = WorkerClient.objects.select_related("account").get(pk=row.client_id)
+            if row.last_used_at is None or timezone.now() - row.last_used_at >= LAST_USED_RESOLUTION:
+                WorkerKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        else:  # a key issued before key rotation existed
+            client = WorkerClient.objects.select_related("account").filter(api_key_hash=digest).first()
         if client is None:
             if ApiClient.objects.filter(api_keys__digest=digest).exists():
                 _forbid_ingest_credential()

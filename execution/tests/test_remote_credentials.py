@@ -4,15 +4,20 @@ import io
 import json
 
 import pytest
+import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from execution.models import WorkerClient
+from execution.models import WorkerClient, WorkerKey
 from execution.remote.credentials import worker_client_create
 from positions import tokens
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _digests(client) -> list[str]:
+    return list(WorkerKey.objects.filter(client=client).values_list("digest", flat=True))
 
 
 def _run(*args) -> str:
@@ -26,8 +31,8 @@ def test_command_prints_the_key_once_and_stores_it_hashed(paper_account):
     text = _run("p1")
     client = WorkerClient.objects.get(account=paper_account)
     key = next(line.strip() for line in text.splitlines() if line.strip().startswith("qw_"))
-    assert client.api_key_hash == tokens.api_key_digest(key)
-    assert key not in client.api_key_hash and f"QMTJQ_WORKER_CLIENT_ID={client.client_id}" in text
+    assert _digests(client) == [tokens.api_key_digest(key)]
+    assert f"QMTJQ_WORKER_CLIENT_ID={client.client_id}" in text
 
 
 def test_command_json_and_public_key(paper_account, rsa_keys, tmp_path):
@@ -38,7 +43,7 @@ def test_command_json_and_public_key(paper_account, rsa_keys, tmp_path):
     client = WorkerClient.objects.get(client_id=made["client_id"])
     assert made["account"] == "p1" and made["rsa_key"] and client.require_v2
     assert client.public_key.startswith("-----BEGIN PUBLIC KEY-----")
-    assert client.api_key_hash == tokens.api_key_digest(made["api_key"])
+    assert _digests(client) == [tokens.api_key_digest(made["api_key"])]
 
 
 def test_command_refuses_bad_input(paper_account, tmp_path):
@@ -69,29 +74,49 @@ def test_admin_changelist_add_shows_key_once(admin_client, paper_account):
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     client = WorkerClient.objects.get(name="home PC")
     key = response.context["api_key"]
-    assert key.startswith("qw_") and client.api_key_hash == tokens.api_key_digest(key)
+    assert key.startswith("qw_") and _digests(client) == [tokens.api_key_digest(key)]
     assert client.client_id.startswith("w-p1-")
     assert (
         admin_client.get(reverse("admin:execution_workerclient_change", args=[client.pk])).status_code == 200
     )
 
 
-def test_admin_rotate_and_disable(admin_client, paper_account):
-    """Rotation asks first, then issues a new key and retires the old; disabling is an action."""
+def test_admin_rotate_with_grace_then_disable(admin_client, paper_account, live_server):
+    """Rotation asks first; during the grace period both keys sign in, with 0 hours the old one stops;
+    disabling is an action."""
     client, old_key = worker_client_create(account=paper_account)
     url = reverse("admin:execution_workerclient_rotate_key", args=[client.pk])
     assert admin_client.get(url).status_code == 200
-    client.refresh_from_db()
-    assert client.api_key_hash == tokens.api_key_digest(old_key)  # a GET changes nothing
-    new_key = admin_client.post(url).context["api_key"]
-    client.refresh_from_db()
-    assert new_key != old_key and client.api_key_hash == tokens.api_key_digest(new_key)
+    assert _digests(client) == [tokens.api_key_digest(old_key)]  # a GET changes nothing
+    new_key = admin_client.post(url, {"grace_hours": 24}).context["api_key"]
+    feed = f"{live_server.url}/api/v1/worker/feed"
+    assert [
+        requests.get(feed, headers={"X-API-Key": k}, timeout=10).status_code for k in (old_key, new_key)
+    ] == [
+        200,
+        200,
+    ]
+    newest = admin_client.post(url, {"grace_hours": 0}).context["api_key"]
+    codes = [
+        requests.get(feed, headers={"X-API-Key": k}, timeout=10).status_code
+        for k in (old_key, new_key, newest)
+    ]
+    assert codes == [401, 401, 200]
     admin_client.post(
         reverse("admin:execution_workerclient_changelist"),
         {"action": "disable_clients", "_selected_action": [client.pk]},
     )
     client.refresh_from_db()
     assert not client.enabled
+    assert requests.get(feed, headers={"X-API-Key": newest}, timeout=10).status_code == 401
+
+
+def test_key_from_before_rotation_still_works(paper_account, client):
+    """A credential made before keys rotated (its digest on the credential itself) still signs in."""
+    made, _ = worker_client_create(account=paper_account)
+    made.api_keys.all().delete()
+    WorkerClient.objects.filter(pk=made.pk).update(api_key_hash=tokens.api_key_digest("qw_legacy"))
+    assert client.get("/api/v1/worker/feed", HTTP_X_API_KEY="qw_legacy").status_code == 200
 
 
 def test_worker_pages_open(admin_client, paper_account):
