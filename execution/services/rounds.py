@@ -1,5 +1,6 @@
 """One convergence round: fresh state → plan → stored round → stored orders → sent orders."""
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -165,7 +166,9 @@ def round_run(
     ):
         return RoundOutcome(plan, None, [])  # nothing changed since the last no-progress round
 
-    with transaction.atomic():
+    # A round that stores nothing but itself needs no transaction (three round trips fewer on MariaDB).
+    writes_more = approved is not None or plan.status is planner.PlanStatus.PLACE
+    with transaction.atomic() if writes_more else contextlib.nullcontext():
         if approved is not None:
             Round.objects.filter(pk=approved.pk).update(finished_at=now)
         round_ = Round.objects.create(
