@@ -1,6 +1,6 @@
 """A trading PC far from its server: what a WAN link costs the worker (issue 9).
 
-    python benchmarks/remote.py [--mode shared] [--delay-ms 20] [--lines 20] [--repeat 3]
+    python benchmarks/remote.py [--mode shared|remote] [--delay-ms 20] [--uploads 100] [--lines 20] [--repeat 3]
                                 [--mysql-url mysql://root@127.0.0.1:3306/qmtjq_bench_remote]
                                 [--no-direct] [--repo PATH] [--keep]
 
@@ -18,6 +18,12 @@ Modes (one section each; `--mode` picks one):
   saw (queries plus transaction control and the connection handshake). With
   `--no-direct` the run without the proxy (the database on this machine) is
   skipped. Aim: converged in ≤ 8 s at 40 ms RTT.
+
+- `remote`: the trading PC runs `qmt_worker --server` with its own SQLite
+  database against the server (waitress, its own SQLite) through a delay
+  proxy; prints upload → order sent p50/p99 over `--uploads` uploads and the
+  time until the server's mirror shows it (`benchmarks/remote_mode.py`).
+  Aim: p99 ≤ 1.5 s at 40 ms RTT.
 
 The database is dropped and created first and dropped at the end unless
 `--keep`. `--repo` runs everything from another checkout of the project (for
@@ -209,7 +215,7 @@ def shared_mode(args: argparse.Namespace) -> int:
         )
         for delay in delays:
             for _ in range(args.repeat):
-                run = shared_run(repo, args.mysql_url, delay, args.interval)
+                run = shared_run(repo, args.mysql_url, delay, args.interval if args.interval is not None else 0.05)
                 runs.append(run)
                 link = "direct" if delay is None else f"+{delay:g} ms/way"
                 trips = "-" if run.round_trips is None else str(run.round_trips)
@@ -232,7 +238,20 @@ def shared_mode(args: argparse.Namespace) -> int:
     return 0
 
 
-MODES = {"shared": shared_mode}  # "remote" (worker ↔ server over HTTPS) is added by its own section
+def remote_mode(args: argparse.Namespace) -> int:
+    """Worker ↔ server over HTTP through a delay proxy: `benchmarks/remote_mode.py` measures it."""
+    sys.path.insert(0, str(HERE))
+    from remote_mode import print_result, run_remote_mode
+
+    interval = args.interval if args.interval is not None else 0.5
+    result = run_remote_mode(
+        uploads=args.uploads, delay_ms=args.delay_ms, interval=interval, seed=1, keep=args.keep
+    )
+    print_result(result, uploads=args.uploads, delay_ms=args.delay_ms, interval=interval)
+    return 0
+
+
+MODES = {"shared": shared_mode, "remote": remote_mode}
 
 
 def main() -> int:
@@ -241,7 +260,10 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=20.0, help="added each way (default 20 = 40 ms RTT)")
     parser.add_argument("--lines", type=int, default=20, help="target lines, one order each (default 20)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per link (default 3)")
-    parser.add_argument("--interval", type=float, default=0.05, help="qmt_worker --interval (default 0.05)")
+    parser.add_argument(
+        "--interval", type=float, default=None, help="qmt_worker --interval (default 0.05 shared, 0.5 remote)"
+    )
+    parser.add_argument("--uploads", type=int, default=100, help="remote mode: uploads measured (default 100)")
     parser.add_argument(
         "--mysql-url", default="mysql://root@127.0.0.1:3306/qmtjq_bench_remote", help="dropped and created"
     )
