@@ -37,5 +37,8 @@ def _fresh_cache():
     """Rate-limit counters live in the cache, keyed by client pk, and pks repeat across tests."""
     from django.core.cache import cache
 
+    from qmtjq.credential_cache import credential_cache
+
     cache.clear()
+    credential_cache.clear()
     yield

@@ -6,9 +6,10 @@ the admin. A date without a row is unknown: every question about it raises
 `CalendarUnknown` instead of guessing that a weekday is open (both public
 calendars stop at the end of the year they were published for).
 
-Precedence when sources disagree: admin > xtdata > exchange_calendars. An admin
-row is never overwritten by a refresh, and the broker's own calendar (xtdata)
-is not overwritten by the library's.
+When sources disagree, a day that any of them (exchange_calendars, xtdata, an
+admin row) closes stays closed; only an admin can open it. An admin row is never
+overwritten by a refresh. Each disagreement is logged, noted on the row and
+returned with the refresh's count (`CalendarStored.disagreements`).
 """
 
 import logging
@@ -19,11 +20,11 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .calendar_store import CalendarStored, _days_store
 from .models import TradingDay
 
 logger = logging.getLogger(__name__)
@@ -277,44 +278,7 @@ def exchange_calendar_days(*, start: date, end: date) -> dict[date, bool]:
     }
 
 
-def _days_store(days: dict[date, bool], *, source: str, overwritable: set[str]) -> int:
-    """Insert missing days and update rows of an overwritable source whose value or source differ.
-
-    Returns how many rows were added or changed; identical rows are left alone
-    so `updated_at` shows real changes.
-    """
-    if not days:
-        return 0
-    now = timezone.now()
-    with transaction.atomic():
-        existing = {
-            row.date: row
-            for row in TradingDay.objects.select_for_update().filter(date__range=(min(days), max(days)))
-        }
-        to_create, to_update = [], []
-        for day, is_open in sorted(days.items()):
-            row = existing.get(day)
-            if row is None:
-                to_create.append(TradingDay(date=day, is_open=is_open, source=source))
-            elif row.source in overwritable and (row.is_open, row.source) != (is_open, source):
-                if row.is_open != is_open:
-                    logger.warning(
-                        "trading calendar: %s changes from %s (%s) to %s (%s)",
-                        day,
-                        "open" if row.is_open else "closed",
-                        row.source,
-                        "open" if is_open else "closed",
-                        source,
-                    )
-                row.is_open, row.source, row.updated_at = is_open, source, now
-                to_update.append(row)
-        # A row created meanwhile by someone else (e.g. an admin) wins: ignore the conflict.
-        TradingDay.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
-        TradingDay.objects.bulk_update(to_update, ["is_open", "source", "updated_at"], batch_size=500)
-    return len(to_create) + len(to_update)
-
-
-def calendar_seed_from_exchange_calendars(*, start: date, end: date) -> int:
+def calendar_seed_from_exchange_calendars(*, start: date, end: date) -> CalendarStored:
     """Store every date of [start, end] that exchange_calendars knows; returns rows added or changed.
 
     Idempotent. Admin and xtdata rows are not overwritten.
@@ -329,7 +293,7 @@ def calendar_seed_from_exchange_calendars(*, start: date, end: date) -> int:
             start,
             end,
         )
-    return _days_store(days, source=Source.EXCHANGE_CALENDARS, overwritable={Source.EXCHANGE_CALENDARS})
+    return _days_store(days, source=Source.EXCHANGE_CALENDARS)
 
 
 def _xtdata_date(value) -> date:
@@ -348,7 +312,7 @@ def _xtdata_date(value) -> date:
 
 def calendar_refresh_from_xtdata(
     *, xtdata_module=None, start: date | None = None, end: date | None = None
-) -> int:
+) -> CalendarStored:
     """Store MiniQMT's SH trading days and the closed days between them; returns rows added or changed.
 
     `xtdata_module` is `xtquant.xtdata` (imported here when None; without
@@ -360,7 +324,7 @@ def calendar_refresh_from_xtdata(
             from xtquant import xtdata as xtdata_module
         except Exception as exc:  # ImportError, or its Windows-only native parts failing to load
             logger.warning("xtquant is not usable here (%s): trading calendar not refreshed from xtdata", exc)
-            return 0
+            return CalendarStored(0)
     if start is None:
         start = default_refresh_range(timezone.localdate(timezone=SHANGHAI))[0]
     try:
@@ -386,10 +350,20 @@ def calendar_refresh_from_xtdata(
     first, last = min(open_days), max(open_days)
     days = {first + timedelta(days=n): False for n in range((last - first).days + 1)}
     days.update(dict.fromkeys(open_days, True))
-    return _days_store(days, source=Source.XTDATA, overwritable={Source.EXCHANGE_CALENDARS, Source.XTDATA})
+    return _days_store(days, source=Source.XTDATA, closed_elsewhere=_library_closed(first, last))
 
 
-def calendar_year_add(*, year: int, holidays: Iterable[date]) -> int:
+def _library_closed(first: date, last: date) -> dict[date, str]:
+    """Days exchange_calendars closes in [first, last], asked now (nothing when it is not installed)."""
+    try:
+        library = exchange_calendar_days(start=first, end=last)
+    except CalendarSourceError as exc:
+        logger.warning("cannot compare xtdata with exchange_calendars: %s", exc)
+        return {}
+    return {day: Source.EXCHANGE_CALENDARS for day, is_open in library.items() if not is_open}
+
+
+def calendar_year_add(*, year: int, holidays: Iterable[date]) -> CalendarStored:
     """The admin's way to add a year no public calendar knows yet: weekdays open except `holidays`.
 
     Weekends are closed (make-up working days included: the exchanges stay
@@ -404,4 +378,4 @@ def calendar_year_add(*, year: int, holidays: Iterable[date]) -> int:
     for n in range((date(year, 12, 31) - first).days + 1):
         day = first + timedelta(days=n)
         days[day] = day.weekday() < 5 and day not in holidays
-    return _days_store(days, source=Source.ADMIN, overwritable=set(Source))
+    return _days_store(days, source=Source.ADMIN)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from positions.models import TargetLine as StoredTargetLine
 
 from . import planner
+from .brokers.base import BrokerAsset
 from .models import (
     FINAL_STATUSES,
     AccountState,
@@ -131,16 +132,18 @@ def account_view(
     now: datetime,
     holdings: list[Holding] | None = None,
     cash: Decimal | None = None,
+    asset: BrokerAsset | None = None,
 ) -> planner.AccountView:
-    """The planner's view of the account from the state the worker just stored."""
-    state = AccountState.objects.get(account=account)
+    """The planner's view of the account from the state the worker just stored (`asset`: just reported)."""
+    state = asset or AccountState.objects.get(account=account)
+    cent = Decimal("0.01")  # as AccountState stores them
     rows = holdings if holdings is not None else list(account.holdings.all())
     pending = Decimal(0)
     for order in open_orders(account=account).filter(side=Order.Side.BUY):
         pending += order.limit_price * (order.volume - order.filled_volume)
     return planner.AccountView(
-        cash=state.cash if cash is None else cash,
-        total_asset=state.total_asset,
+        cash=state.cash.quantize(cent) if cash is None else cash,
+        total_asset=state.total_asset.quantize(cent),
         holdings={
             h.code: planner.Holding(h.code, h.volume, h.can_use_volume, h.avg_cost, h.last_price)
             for h in rows

@@ -48,6 +48,15 @@ SKIP_REASON_LABELS = {
 }
 
 
+def round_skips_labelled(*, round_: Round) -> list[dict]:
+    """The round's skipped lines with a translated label for their reason code."""
+    return [
+        {**skip, "label": SKIP_REASON_LABELS.get(skip.get("reason"), skip.get("reason"))}
+        for skip in round_.skips or []
+        if isinstance(skip, dict)
+    ]
+
+
 def _page(request, queryset: QuerySet):
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
@@ -271,10 +280,7 @@ def round_list(request):
 @login_required
 def round_detail(request, pk: int):
     round_ = get_object_or_404(Round.objects.select_related("account", "approved_by"), pk=pk)
-    skips = [
-        {**skip, "label": SKIP_REASON_LABELS.get(skip.get("reason"), skip.get("reason"))}
-        for skip in round_.skips
-    ]
+    skips = round_skips_labelled(round_=round_)
     return render(
         request,
         "execution/round_detail.html",
@@ -283,6 +289,8 @@ def round_detail(request, pk: int):
             "held_here": [round_],
             "targets": sorted((round_.targets or {}).items()),
             "skips": skips,
+            "diff": round_.diff,
+            "planned": round_.planned,
             "orders": round_.orders.select_related("account"),
             "target_cost": SOURCE_TARGET_COST,
             "admin_url": _reverse_or_none("admin:execution_round_change", round_.pk)

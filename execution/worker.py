@@ -84,6 +84,7 @@ class Worker:
         config: WorkerConfig | None = None,
         clock: Callable[[], datetime] = timezone.now,
         say: Callable[[str], None] = print,
+        warn: Callable[[str], None] | None = None,
         stop_event: threading.Event | None = None,
     ):
         self.account = account
@@ -92,6 +93,7 @@ class Worker:
         self.config = config or WorkerConfig()
         self.clock = clock
         self.say = say
+        self.warn = warn or say  # the one line explaining a non-zero exit (stderr in qmt_worker)
         self.stop_event = stop_event or threading.Event()
         self.holder = lease_service.LeaseHolder.for_this_process()
         self.fence: lease_service.Fence | None = None
@@ -100,22 +102,27 @@ class Worker:
         self._connected = False
         self._status = ""  # reported with each heartbeat: why nothing trades, e.g. broker unreachable
         self._round_due: str | None = None  # a round should run at the next cycle, and why
+        self._connect_failures = 0  # consecutive failed connects, counted from start()
 
     # --- lifecycle -----------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, connect: bool = True) -> None:
         """Take the lease (raises LeaseHeld), then try to connect and reconcile before anything is sent.
 
         A broker that cannot be reached now is not fatal: the loop retries it
-        with backoff, heartbeating "broker unreachable" meanwhile.
+        with backoff, heartbeating "broker unreachable" meanwhile. With
+        connect=False (--once) the first connect is left to run_once.
         """
         self.fence = lease_service.lease_acquire(account=self.account, holder=self.holder, now=self.clock())
         if self.fence.took_over_from:
             self.say(f"took over the lease from {self.fence.took_over_from}")
+        if not connect:
+            return
         try:
             self._connect()
         except BrokerDisconnected as exc:
-            self._unreachable(exc, attempt=1, delay=None)
+            self._connect_failures = 1
+            self._unreachable(exc, attempt=1, delay=self._reconnect_delay(1))
 
     def stop(self) -> None:
         try:
@@ -130,6 +137,7 @@ class Worker:
     def _connect(self) -> None:
         self.broker.connect()
         report = orders_reconcile(account=self.account, broker=self.broker)
+        self._timers.last["reconcile"] = self.clock()  # just reconciled: not again in the first cycle
         if report.linked or report.never_sent:
             self.say(f"reconciled: linked {report.linked or '-'}, never sent {report.never_sent or '-'}")
         if report.unknown:
@@ -178,49 +186,72 @@ class Worker:
     def _backoff(self, failures: int) -> float:
         return self.config.backoff[min(failures, len(self.config.backoff)) - 1]
 
+    def _reconnect_delay(self, failures: int) -> float:
+        delay = self._backoff(failures)
+        if self._outside_session(self.clock()):
+            # MiniQMT is often down outside sessions (it restarts daily): retry slowly (DESIGN §6).
+            delay = max(delay, self.config.closed_reconnect_every)
+        return delay
+
+    def _lease_lost_text(self, exc: LeaseLost) -> str:
+        try:
+            return f"{exc}; {lease_service.lease_holder_describe(account=self.account)}"
+        except DatabaseError:
+            return str(exc)
+
     def run_forever(self) -> int:
-        failures = 0
+        db_failures = 0
+        # After a failed connect in start(), the first retry comes after its pause.
+        delay = self._reconnect_delay(self._connect_failures) if self._connect_failures else None
         while not self.stop_event.is_set():
+            if delay is not None:
+                try:
+                    self._wait(delay)
+                except LeaseLost as exc:
+                    self.say(self._lease_lost_text(exc))
+                    return EXIT_LEASE
+                if self.stop_event.is_set():
+                    break
             delay = self.config.interval
             try:
                 if not self._connected:
                     self._connect()
+                    self._connect_failures = 0
                 self.cycle()
-                failures = 0
+                db_failures = 0
             except BrokerDisconnected as exc:
-                failures += 1
-                delay = self._backoff(failures)
-                if self._outside_session(self.clock()):
-                    # MiniQMT is often down outside sessions (it restarts daily): retry slowly (DESIGN §6).
-                    delay = max(delay, self.config.closed_reconnect_every)
-                self._unreachable(exc, attempt=failures, delay=delay)
+                self._connect_failures += 1
+                delay = self._reconnect_delay(self._connect_failures)
+                self._unreachable(exc, attempt=self._connect_failures, delay=delay)
             except DatabaseError as exc:
-                failures += 1
-                delay = self._backoff(failures)
+                db_failures += 1
+                delay = self._backoff(db_failures)
                 self.say(f"database error ({exc}); retrying in {delay:g} s")
                 close_old_connections()
             except LeaseLost as exc:
-                self.say(str(exc))
-                return EXIT_LEASE
-            try:
-                self._wait(delay)
-            except LeaseLost as exc:
-                self.say(str(exc))
+                self.say(self._lease_lost_text(exc))
                 return EXIT_LEASE
         return EXIT_CONVERGED
 
     def run_once(self, *, timeout: float = 120.0) -> int:
-        """Converge and exit: 0 matching the target, 2 lease lost, 3 blocked or held, 4 timeout, 5 broker down."""
+        """Converge and exit: 0 matching the target, 2 lease lost, 3 blocked or held, 4 timeout, 5 broker down.
+
+        A non-zero exit is explained by exactly one line through `warn`.
+        """
         try:
             if not self._connected:
                 self._connect()
             return self._converge_once(timeout)
         except LeaseLost as exc:
-            self.say(str(exc))
+            self.warn(self._lease_lost_text(exc))
             return EXIT_LEASE
-        except BrokerDisconnected as exc:
+        except BrokerError as exc:  # a disconnect, a call past its deadline, or a refusal of the link
             self._connected = False
-            self.say(f"broker unreachable: {exc}")
+            self.warn(
+                f"MiniQMT unreachable: {exc}"
+                if isinstance(exc, BrokerDisconnected)
+                else f"broker error: {exc}"
+            )
             return EXIT_BROKER
 
     def _converge_once(self, timeout: float) -> int:
@@ -228,7 +259,7 @@ class Worker:
         while not self.stop_event.is_set() and time.monotonic() < deadline:
             result = self.cycle(force_round=True)
             if result.gate:
-                self.say(f"not trading: {result.gate}")
+                self.warn(f"not trading: {result.gate}")
                 return EXIT_BLOCKED
             outcome = result.outcome
             if outcome is not None:
@@ -238,11 +269,14 @@ class Worker:
                     self.say("converged: the account matches its target")
                     return EXIT_CONVERGED
                 if status in (PlanStatus.BLOCKED, PlanStatus.HOLD):
-                    self.say(f"{status}: {outcome.plan.message}")
+                    self.warn(f"{status}: {outcome.plan.message}")
                     return EXIT_BLOCKED
                 self.say(f"placed {len(outcome.orders)} order(s); waiting for fills")
             self._wait(self.config.interval)
-        self.say("timed out with orders still open")
+        if self.stop_event.is_set():
+            self.warn("stopped (Ctrl+C) before converging")
+        else:
+            self.warn(f"timed out after {timeout:g} s with orders still open")
         return EXIT_TIMEOUT
 
     def dry_run(self) -> RoundOutcome:
@@ -267,7 +301,11 @@ class Worker:
         account = self.account
         self._heartbeat(now)
         account.refresh_from_db()
-        events_apply(account=account, events=self.broker.drain_events())
+        events = self.broker.drain_events()
+        events_apply(account=account, events=events)
+        if any(event.kind == "disconnected" for event in events):
+            # MiniQMT said goodbye (it restarts daily): reconnect now, not when the next query times out.
+            raise BrokerDisconnected("MiniQMT reported the connection lost")
         if self._timers.due("reconcile", now, self.config.reconcile_every):
             orders_reconcile(account=account, broker=self.broker)
         self._user_cancels(now)

@@ -13,8 +13,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from qmtjq import keys
+from qmtjq.names import security_names_get
 
-from . import services, tokens
+from . import public_url, services, tokens
 from .models import ApiClient, Strategy, TargetLine, TargetSnapshot, Upload
 
 
@@ -61,6 +62,16 @@ class TargetSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["strategy__name", "lines__code"]
     date_hierarchy = "created_at"
     inlines = [TargetLineInline]
+    readonly_fields = ["rule_exits_shown"]
+    exclude = ["rule_exits"]
+
+    @admin.display(description=_("closed by the strategy's rules"))
+    def rule_exits_shown(self, obj):
+        codes = [code for code in obj.rule_exits or [] if isinstance(code, str)]
+        if not codes:
+            return "—"
+        names = security_names_get(codes)
+        return format_html_join(", ", "{} {}", ((code, names.get(code, "")) for code in codes))
 
     def get_search_results(self, request, queryset, search_term):
         queryset, _may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -234,7 +245,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            request._new_api_key = services.api_client_rotate_key(client=obj)
+            request._new_api_key = services.api_client_key_issue(client=obj)
 
     def response_add(self, request, obj, post_url_continue=None):
         api_key = getattr(request, "_new_api_key", None)
@@ -280,9 +291,18 @@ class ApiClientAdmin(admin.ModelAdmin):
         client = get_object_or_404(ApiClient, pk=pk)
         if not self.has_view_permission(request, client):
             return HttpResponse(status=403)
-        source = services.client_file_render(
-            client=client, api_url=request.build_absolute_uri("/").rstrip("/")
-        )
+        api_url = public_url.public_base_url(browsing_url=request.build_absolute_uri("/"))
+        if request.GET.get("download") != "1":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "client": client,
+                "api_url": api_url,
+                "unreachable_reason": public_url.url_unreachable_reason(api_url),
+                "title": _("Download jq_qmt_api.py for %(name)s") % {"name": client.name},
+            }
+            return TemplateResponse(request, "admin/positions/apiclient/client_file.html", context)
+        source = services.client_file_render(client=client, api_url=api_url)
         response = HttpResponse(source, content_type="text/x-python; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="jq_qmt_api.py"'
         return response

@@ -12,6 +12,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from qmtjq import keys
+from qmtjq.credential_cache import credential_cache
 from qmtjq.db import serialized_writes
 
 from . import services, tokens
@@ -96,18 +97,27 @@ class ApiClientAuthentication(BaseAuthentication):
     def _by_api_key(self, key: str, ip: str | None) -> ApiClient:
         if not key:
             _fail("X-API-Key is empty")
-        row, problem = keys.key_find(model=ApiKey, raw=key)
+        digest = keys.key_digest(key)
+        row = credential_cache.get("key:" + digest)
         if row is None:
-            _refuse("unknown API key", ip=ip)
-        client = ApiClient.objects.get(pk=row.client_id)
+            version = credential_cache.version()
+            row = ApiKey.objects.select_related("client").filter(digest=digest).first()
+            if row is None:
+                _refuse("unknown API key", ip=ip)
+            credential_cache.put("key:" + digest, row, version=version)
+        # Dates are checked on every request: expiry needs no invalidation.
+        problem = row.problem(timezone.now())
+        client = row.client
         if problem:
             _refuse(f"API key {row.prefix}… is {problem}", client=client, ip=ip)
         if not client.enabled:
             _refuse("API key used while the client is disabled", client=client, ip=ip)
         if client.require_v2:
             _refuse("API key used, but the client requires v2 signed tokens", client=client, ip=ip)
-        if row.last_used_at is None or timezone.now() - row.last_used_at >= LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=row.pk).update(last_used_at=now)
+            row.last_used_at = now  # the cached row too, so the next minute's requests write nothing
         return client
 
     def _by_token(self, request, header: str, ip: str | None) -> tuple[ApiClient, str]:
@@ -122,7 +132,12 @@ class ApiClientAuthentication(BaseAuthentication):
             tokens.token_check_time(token, now=time.time(), max_skew=max_skew)
         except tokens.TokenError as exc:
             _fail(str(exc))
-        client = ApiClient.objects.filter(client_id=token.client_id).first()
+        client = credential_cache.get("id:" + token.client_id)
+        if client is None:
+            version = credential_cache.version()
+            client = ApiClient.objects.filter(client_id=token.client_id).first()
+            if client is not None:
+                credential_cache.put("id:" + token.client_id, client, version=version)
         if client is None or not client.public_key:
             # Verify against a stand-in key anyway, so an unknown id takes as long as a bad signature.
             tokens.token_verify_dummy(token)
@@ -168,3 +183,4 @@ class ApiClientAuthentication(BaseAuthentication):
         ):
             return
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now, last_used_from=ip)
+        client.last_used_at, client.last_used_from = now, ip  # also in the cached instance

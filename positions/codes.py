@@ -56,7 +56,7 @@ def normalize(raw: object) -> str:
     code = raw.strip()
     if not code:
         raise CodeError("code is empty")
-    if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in code):
+    if not code.isascii() and any(ch.isdigit() and not ("0" <= ch <= "9") for ch in code):
         raise CodeError(f"{raw!r} must be written with ASCII digits 0-9 (no full-width or other digits)")
     if match := _DOTTED.match(code):
         digits, suffix = match.group(1), match.group(2).upper()

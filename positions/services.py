@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from qmtjq import keys
@@ -17,8 +17,8 @@ from qmtjq.api import ApiError
 from qmtjq.db import serialized_writes
 from qmtjq.names import SOURCE_UPLOAD, security_names_upsert
 
-from . import tokens
-from .models import ApiClient, Strategy, TargetLine, TargetSnapshot, Upload, exact_key
+from . import ingest_sql, tokens
+from .models import ApiClient, Strategy, TargetSnapshot, Upload, exact_key
 from .validation import TargetPosition, UploadRequest
 
 logger = logging.getLogger(__name__)
@@ -145,23 +145,23 @@ def _ingest_locked(
     name = upload.strategy_name
     content_hash = positions_hash(upload.positions)
     with serialized_writes(), transaction.atomic():
-        strategy = (
-            Strategy.objects.select_for_update()
-            .select_related("current_snapshot")
-            .filter(name_key=exact_key(name))
-        ).first()
-        if strategy is None:
+        locked = ingest_sql.strategy_lock(name_key=exact_key(name))
+        if locked is None:
             raise _StrategyMissing
+        strategy, current = locked
         if upload.snapshot_id and (replayed := _replayed_upload(client, snapshot_id, name, lock=True)):
             return replayed
+        now = timezone.now()
         current, changed = _target_apply(
             strategy=strategy,
+            current=current,
             upload=upload,
             content_hash=content_hash,
             client=client,
             remote_addr=remote_addr,
+            now=now,
         )
-        record = Upload.objects.create(
+        record = Upload(
             client=client,
             snapshot_id=snapshot_id,
             snapshot_key=exact_key(snapshot_id),
@@ -170,7 +170,9 @@ def _ingest_locked(
             changed=changed,
             auth_type=auth_type,
             remote_addr=remote_addr,
+            received_at=now,
         )
+        ingest_sql.upload_insert(upload=record)
     logger.info(
         "target upload strategy=%s client=%s changed=%s lines=%d snapshot=%s",
         strategy.name,
@@ -185,14 +187,15 @@ def _ingest_locked(
 def _target_apply(
     *,
     strategy: Strategy,
+    current: TargetSnapshot | None,
     upload: UploadRequest,
     content_hash: str,
     client: ApiClient | None,
     remote_addr: str | None,
+    now: datetime,
     source: str = TargetSnapshot.Source.API,
 ) -> tuple[TargetSnapshot, bool]:
     """On a locked strategy row: a new snapshot only when the content changed; always confirm the target."""
-    current = strategy.current_snapshot
     changed = current is None or current.content_hash != content_hash
     if changed:
         current = _snapshot_create(
@@ -202,9 +205,13 @@ def _target_apply(
             client=client,
             remote_addr=remote_addr,
             source=source,
-            rule_exits=_rule_exits(previous=current, upload=upload) if source == TargetSnapshot.Source.ROTATION else (),
+            now=now,
+            rule_exits=_rule_exits(previous=current, upload=upload)
+            if source == TargetSnapshot.Source.ROTATION
+            else (),
         )
-    Strategy.objects.filter(pk=strategy.pk).update(current_snapshot=current, confirmed_at=timezone.now())
+    ingest_sql.strategy_confirm(strategy_id=strategy.pk, snapshot_id=current.pk, now=now)
+    strategy.current_snapshot, strategy.confirmed_at = current, now
     return current, changed
 
 
@@ -218,7 +225,9 @@ def _rule_exits(*, previous: TargetSnapshot | None, upload: UploadRequest) -> se
     if previous is None:
         return set()
     kept = {p.code for p in upload.positions if p.volume}
-    before = set(previous.rule_exits or ()) | set(previous.lines.filter(volume__gt=0).values_list("code", flat=True))
+    before = set(previous.rule_exits or ()) | set(
+        previous.lines.filter(volume__gt=0).values_list("code", flat=True)
+    )
     return before - kept
 
 
@@ -229,43 +238,27 @@ def _snapshot_create(
     content_hash: str,
     client: ApiClient | None,
     remote_addr: str | None,
+    now: datetime,
     source: str = TargetSnapshot.Source.API,
     rule_exits=(),
 ) -> TargetSnapshot:
-    snapshot = TargetSnapshot.objects.create(
+    # Plain INSERTs (positions.ingest_sql): ORM query building and one model
+    # instance per line were most of the server's CPU per 50-line upload.
+    snapshot = TargetSnapshot(
         strategy=strategy,
         source=source,
         rule_exits=sorted(rule_exits),
         client=client,
         remote_addr=remote_addr,
+        created_at=now,
         total_value=upload.total_value,
         cash=upload.cash,
         content_hash=content_hash,
         positions_count=len(upload.positions),
     )
+    ingest_sql.snapshot_insert(snapshot=snapshot)
     if upload.positions:
-        # One executemany instead of bulk_create: model instantiation was a third
-        # of the server's CPU per 50-line upload (benchmarks/ingest.py, py-spy).
-        table = connection.ops.quote_name(TargetLine._meta.db_table)
-        columns = ", ".join(
-            connection.ops.quote_name(TargetLine._meta.get_field(name).column)
-            for name in ("snapshot", "code", "jq_code", "name", "volume", "cost")
-        )
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608 - names from model meta
-                [
-                    (
-                        snapshot.pk,
-                        p.code,
-                        p.jq_code,
-                        p.name,
-                        p.volume,
-                        connection.ops.adapt_decimalfield_value(p.cost, 20, 6),
-                    )
-                    for p in upload.positions
-                ],
-            )
+        ingest_sql.lines_insert(snapshot_id=snapshot.pk, positions=upload.positions)
         security_names_upsert(names={p.code: p.name for p in upload.positions}, source=SOURCE_UPLOAD)
     return snapshot
 
@@ -289,7 +282,9 @@ def target_write(
         locked = Strategy.objects.select_for_update().select_related("current_snapshot").get(pk=strategy.pk)
         current, changed = _target_apply(
             strategy=locked,
+            current=locked.current_snapshot,
             upload=request,
+            now=timezone.now(),
             content_hash=content_hash,
             client=None,
             remote_addr=None,
@@ -338,8 +333,25 @@ def api_client_create(
         client.save()
         if strategy_names:
             client.strategies.set(strategy_get_or_create(name=s)[0] for s in strategy_names)
-        api_key = api_client_rotate_key(client=client)
+        api_key = api_client_key_issue(client=client)
     return client, api_key
+
+
+def api_client_key_issue(*, client: ApiClient) -> str:
+    """The first API key of a new client (not a rotation: there is no old key). Returns the key."""
+    api_key = _key_new(client=client, grace=timedelta(0))
+    logger.info("API key issued for new client %s", client.client_id)
+    return api_key
+
+
+def _key_new(*, client: ApiClient, grace: timedelta) -> str:
+    days = client.api_key_lifetime_days
+    return keys.key_rotate(
+        keys=client.api_keys,
+        prefix=tokens.API_KEY_PREFIX,
+        grace=grace,
+        lifetime=timedelta(days=days) if days else None,
+    )
 
 
 def api_client_rotate_key(*, client: ApiClient, grace: timedelta = timedelta(0)) -> str:
@@ -347,13 +359,7 @@ def api_client_rotate_key(*, client: ApiClient, grace: timedelta = timedelta(0))
 
     The new key expires after the client's `api_key_lifetime_days` (never when empty).
     """
-    days = client.api_key_lifetime_days
-    api_key = keys.key_rotate(
-        keys=client.api_keys,
-        prefix=tokens.API_KEY_PREFIX,
-        grace=grace,
-        lifetime=timedelta(days=days) if days else None,
-    )
+    api_key = _key_new(client=client, grace=grace)
     logger.info("API key rotated for client %s (old key valid for %s more)", client.client_id, grace)
     return api_key
 

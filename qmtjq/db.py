@@ -1,19 +1,71 @@
 """Database helpers shared by the apps."""
 
 import contextlib
+import os
 import threading
+from pathlib import Path
 
 from django.db import connection
 
-_SQLITE_WRITES = threading.Lock()
+try:
+    import fcntl
+except ImportError:  # Windows: one web process (waitress); the thread lock is enough there
+    fcntl = None
+
+
+class _SqliteWriteLock:
+    """One writer at a time per SQLite file: first among this process's threads, then across processes.
+
+    SQLite has a single writer anyway; queuing here is far cheaper than many
+    writers polling in SQLite's busy handler (benchmarks/ingest.py: p99 1.1 s
+    → ~0.3 s at 16 clients with one process). With several web processes
+    (serve --web-workers) an flock on `<database>-writelock` queues them in
+    the kernel the same way.
+    """
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.Lock()
+        self._files: dict[str, int] = {}
+
+    def _fd(self) -> int | None:
+        name = str(connection.settings_dict.get("NAME") or "")
+        if fcntl is None or not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        fd = self._files.get(name)
+        if fd is None:
+            path = Path(f"{name}-writelock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._files[name] = fd
+        return fd
+
+    def __enter__(self):
+        self._thread_lock.acquire()
+        try:
+            fd = self._fd()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._held = fd
+        return self
+
+    def __exit__(self, *exc_info):
+        fd, self._held = self._held, None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+        return False
+
+
+_SQLITE_WRITES = _SqliteWriteLock()
 
 
 def serialized_writes():
-    """On SQLite, let one thread of this process write at a time.
+    """On SQLite, let one writer at a time in (threads of this process, then processes). No-op elsewhere.
 
-    SQLite has a single writer anyway; queuing on a lock here is far cheaper
-    than many threads polling in SQLite's busy handler (measured with
-    benchmarks/ingest.py: p99 1.1 s → ~0.3 s at 16 clients). Server databases
-    lock rows themselves, so this is a no-op there.
+    Server databases lock rows themselves.
     """
     return _SQLITE_WRITES if connection.vendor == "sqlite" else contextlib.nullcontext()

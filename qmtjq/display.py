@@ -239,6 +239,32 @@ def text(stored: object) -> str:
     return raw
 
 
+def skip_detail(skip: dict) -> str:
+    """A round's skipped line in the reader's language: from its text code and parameters when it
+    has them (rows written since skips carry codes), else from the stored English text."""
+    from execution.planner.texts import MONEY_PARAMS, PRICE_PARAMS, SKIP_TEXTS, VOLUME_PARAMS
+
+    stored = skip.get("detail", "") if isinstance(skip, dict) else ""
+    template = SKIP_TEXTS.get(skip.get("text") or "") if isinstance(skip, dict) else None
+    params = skip.get("params") if isinstance(skip, dict) else None
+    if template is None or not isinstance(params, dict):
+        return text(stored)
+    shown = {}
+    for key, value in params.items():
+        if key in VOLUME_PARAMS:
+            shown[key] = volume(value)
+        elif key in MONEY_PARAMS:
+            shown[key] = money(value)
+        elif key in PRICE_PARAMS:
+            shown[key] = price(value, skip.get("code"))
+        else:
+            shown[key] = value
+    try:
+        return _(template) % shown
+    except (KeyError, TypeError, ValueError):
+        return stored
+
+
 ROUND_STATUS_KEYS = {
     "held_for_approval": gettext_lazy("held for approval"),
     "placed": gettext_lazy("placed"),

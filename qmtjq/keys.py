@@ -21,6 +21,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .credential_cache import credentials_changed
+
 PREFIX_LENGTH = 10
 
 
@@ -57,6 +59,7 @@ def key_rotate(
     # Only shorten: a key already due to expire before the grace ends keeps its earlier date.
     still_valid.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=ends)).update(expires_at=ends)
     raw = key_generate(prefix)
+    credentials_changed()
     keys.create(
         digest=key_digest(raw),
         prefix=raw[:PREFIX_LENGTH],
@@ -68,7 +71,9 @@ def key_rotate(
 def key_revoke(*, keys, now: datetime | None = None) -> int:
     """Stop every still-valid key of the rows in `keys` at once; returns how many."""
     now = now or timezone.now()
-    return keys.filter(key_valid_q(now)).update(revoked_at=now)
+    count = keys.filter(key_valid_q(now)).update(revoked_at=now)
+    credentials_changed()
+    return count
 
 
 def key_find(*, model, raw: str, now: datetime | None = None):

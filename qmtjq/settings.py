@@ -33,6 +33,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The address JoinQuant's cloud reaches this server at (with its path prefix), written into the
+# downloaded jq_qmt_api.py; empty = the address the admin is browsing from.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 # Reverse proxies whose X-Forwarded-For we believe when recording who uploaded.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
@@ -78,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "qmtjq.middleware.SiteLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -132,7 +135,15 @@ _db["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://qmtjq")}
+# Shared by every web process and the job cluster: rate limits, the credential
+# cache's version (qmtjq.credential_cache). The database cache needs no extra
+# service (its table is created by `migrate`); CACHE_URL=redis://127.0.0.1:6379/1
+# uses Django's built-in Redis cache. A per-process cache (locmemcache://) breaks
+# the rate limit and the credential invalidation as soon as there are two processes.
+CACHE_TABLE = "qmtjq_cache"
+CACHES = {"default": env.cache("CACHE_URL", default=f"dbcache://{CACHE_TABLE}")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -161,8 +172,13 @@ LOGIN_REDIRECT_URL = "/"
 
 # --- i18n -----------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
+# An explicit LANGUAGE_CODE decides the default page language; only without it does the
+# browser's Accept-Language count. The header switch (a cookie) always wins.
+LANGUAGE_FROM_BROWSER = "LANGUAGE_CODE" not in env.ENVIRON
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and times read the same in every language and in admin: 2026-12-02 14:30:00.
+FORMAT_MODULE_PATH = ["qmtjq.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
@@ -278,7 +294,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- django-q2 ------------------------------------------------------------
 Q_CLUSTER = {
-    "name": "qmtjq",
+    # Clusters sharing a broker and a database must share the name (it names the queue).
+    "name": env.str("Q_CLUSTER_NAME", default="qmtjq"),
     "orm": "default",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": 300,
@@ -288,6 +305,18 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Jobs",
 }
+
+# The queue between the scheduler and the workers: the database (ORM broker) by
+# default; Redis (Q_BROKER_URL=redis://127.0.0.1:6379/0) when several clusters on
+# several machines share the jobs. Schedules and results stay in the database
+# either way, and every job is idempotent by a database row, so two clusters on
+# one database never run a slot twice.
+Q_BROKER_URL = env.str("Q_BROKER_URL", default="")
+if Q_BROKER_URL:
+    if not Q_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("Q_BROKER_URL must be a redis://, rediss:// or unix:// URL (or unset)")
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = Q_BROKER_URL
 
 # django-q2 and the in-process job runner log every task they run at INFO,
 # which buries what matters (the admin password, errors); `serve
@@ -314,4 +343,4 @@ LOGGING = {
 # day, in the background, and only prints a notice (admin shows it in the
 # footer); nothing is ever downloaded or installed.
 UPDATE_CHECK_URL = env.str("UPDATE_CHECK_URL", default="")
-UPDATE_CHECK_STATE_FILE = BASE_DIR / "var" / "update_check.json"
+UPDATE_CHECK_STATE_FILE = Path(env.str("UPDATE_CHECK_STATE_FILE", default=str(BASE_DIR / "var" / "update_check.json")))

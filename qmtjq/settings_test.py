@@ -37,3 +37,13 @@ WHITENOISE_USE_FINDERS = True
 
 # Send notifications inline so tests can assert deliveries; one test covers the background sender.
 NOTIFICATION_SEND_ASYNC = False
+
+# Page tests ask for English with Accept-Language whatever the developer's LANGUAGE_CODE is;
+# qmtjq/tests/test_language.py sets this per test to check both ways.
+LANGUAGE_FROM_BROWSER = True
+
+# Tests clear the cache around each test, also tests without database access:
+# a process-local cache keeps that possible. The production default, the shared
+# database cache, is what qmtjq/tests/test_web_processes.py runs its two real
+# web processes with (rate limit and credential changes across processes).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "qmtjq-tests"}}

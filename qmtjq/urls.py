@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from execution import api as execution_api
 from execution.remote import api as remote_api
 from positions.urls import api_urlpatterns as positions_api
+from qmtjq import views as site_views
 from rotation import api as rotation_api
 
 execution_api_urls = [
@@ -22,6 +23,7 @@ execution_api_urls = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", site_views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((positions_api + execution_api_urls, "api"), namespace="api")),

@@ -22,6 +22,9 @@ _CONTROL = frozenset({"Cc", "Zl", "Zp"})
 _INVISIBLE = frozenset({"Cf"})
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 class InputError(ValueError):
     """Bad input; the message names the field and is shown to the caller as `{"error": ...}`."""
 
@@ -59,6 +62,8 @@ def json_parse(raw: bytes | str, *, what: str = "body", prefix: str = "") -> obj
     """
     if not raw:
         raise InputError(f"{what} is empty; send a JSON object")
+    # Text decoded from UTF-8 holds no surrogates; then only a \\uD800-\\uDFFF escape can make one.
+    may_hold_surrogates = not isinstance(raw, bytes) and not text_is_encodable(raw)
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -77,6 +82,8 @@ def json_parse(raw: bytes | str, *, what: str = "body", prefix: str = "") -> obj
     except (ValueError, OverflowError, MemoryError) as exc:
         # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
         raise InputError(f"{what} is not acceptable JSON: {_short(str(exc))}") from None
+    if not may_hold_surrogates and not _SURROGATE_ESCAPE.search(raw):
+        return document
     bad = _unencodable_path(document, prefix)
     if bad is not None:
         raise InputError(f"{bad or what}: contains unencodable text (a lone surrogate character)")

@@ -7,6 +7,8 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from qmtjq import display
+from qmtjq.admin_widgets import ReadableFieldsMixin
 from qmtjq.trading import trading_globally_enabled
 
 from ..models import (
@@ -85,8 +87,9 @@ class BrokerAccountForm(forms.ModelForm):
 
 
 @admin.register(BrokerAccount)
-class BrokerAccountAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
+class BrokerAccountAdmin(ReadableFieldsMixin, ConfirmedActionsMixin, admin.ModelAdmin):
     form = BrokerAccountForm
+    ratio_fields = ("approval_threshold", "slippage", "commission_rate", "stamp_duty_rate")
     list_display = [
         "name",
         "account_id",
@@ -94,6 +97,8 @@ class BrokerAccountAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         "trading_enabled",
         "enabled",
         "enforce_trading_hours",
+        "stale_after_shown",
+        "approval_threshold_shown",
         "total_asset",
         "state_updated_at",
         "lease_holder",
@@ -106,6 +111,14 @@ class BrokerAccountAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     actions = ["trading_off", "trading_on", "switch_to_live", "switch_to_paper"]
     object_actions = ("trading_off", "trading_on", "switch_to_live", "switch_to_paper")
     readonly_fields = ["mode_label", "tools", "state_summary", "lease_summary", "created_at"]
+
+    @admin.display(description=_("targets stale after"), ordering="stale_after")
+    def stale_after_shown(self, obj):
+        return display.duration(obj.stale_after)
+
+    @admin.display(description=_("approval threshold"), ordering="approval_threshold")
+    def approval_threshold_shown(self, obj):
+        return _("never held") if obj.approval_threshold is None else display.percent(obj.approval_threshold)
 
     def get_fieldsets(self, request, obj=None):
         adding = obj is None
@@ -152,12 +165,8 @@ class BrokerAccountAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     @admin.display(description=_("mode"), ordering="mode")
     def mode_label(self, obj):
         if obj.mode == BrokerAccount.Mode.LIVE:
-            return format_html(
-                '<span style="background: #ba2121; color: #fff; padding: 1px 6px; border-radius: 3px; '
-                'font-weight: bold; white-space: nowrap">{}</span>',
-                obj.get_mode_display(),
-            )
-        return format_html('<span style="white-space: nowrap">{}</span>', obj.get_mode_display())
+            return format_html('<span class="mode-label live">{}</span>', obj.get_mode_display())
+        return format_html('<span class="mode-label">{}</span>', obj.get_mode_display())
 
     @admin.display(description=_("total asset"), ordering="state__total_asset")
     def total_asset(self, obj):
@@ -175,7 +184,7 @@ class BrokerAccountAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         if lease is None:
             return None
         if lease.expires_at < timezone.now():
-            return format_html('<span style="color: #999">{} ({})</span>', lease.holder, _("expired"))
+            return format_html('<span class="lease-expired">{} ({})</span>', lease.holder, _("expired"))
         return lease.holder
 
     @admin.display(description=_("last heartbeat"), ordering="lease__heartbeat_at")

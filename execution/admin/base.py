@@ -27,7 +27,7 @@ def _related_or_none(obj, name: str):
 
 def _pretty_json(value):
     text = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+    return format_html('<pre class="admin-json">{}</pre>', text)
 
 
 def _buttons(links):

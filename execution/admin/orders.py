@@ -4,10 +4,13 @@ from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+
+from qmtjq import display
 
 from ..models import (
     Fill,
@@ -15,14 +18,15 @@ from ..models import (
     OrderEvent,
     Round,
 )
+from ..quotes import SOURCE_TARGET_COST
 from ..services import admin_actions
 from ..services import rounds as round_services
+from ..views import round_skips_labelled
 from .base import (
     ConfirmedActionsMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     _buttons,
-    _pretty_json,
     _related_or_none,
 )
 from .large import LargeTableAdminMixin, PriceSourceFilter, search_q
@@ -56,7 +60,7 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "account",
         "trigger",
         "status",
-        "message",
+        "message_shown",
         "created_at",
         "finished_at",
         "approved_by",
@@ -67,7 +71,7 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "diff_pretty",
         "skips_pretty",
     ]
-    readonly_fields = ["tools", "targets_pretty", "planned_pretty", "diff_pretty", "skips_pretty"]
+    readonly_fields = ["tools", "message_shown", "targets_pretty", "planned_pretty", "diff_pretty", "skips_pretty"]
     inlines = [RoundOrderInline]
     actions = ["approve_held"]
     object_actions = ("approve_held",)
@@ -88,23 +92,32 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("message"), ordering="message")
     def short_message(self, obj):
-        return Truncator(obj.message).chars(80)
+        return Truncator(display.text(obj.message)).chars(80)
+
+    @admin.display(description=_("message"))
+    def message_shown(self, obj):
+        return display.text(obj.message) or "—"
+
+    # The same tables as the round page, so a trader reads a round one way everywhere.
+    @staticmethod
+    def _round_table(name: str, **context):
+        return render_to_string(f"execution/_round_{name}.html", {"in_admin": True, **context})
 
     @admin.display(description=_("target versions used"))
     def targets_pretty(self, obj):
-        return _pretty_json(obj.targets)
+        return self._round_table("targets", targets=sorted((obj.targets or {}).items()))
 
     @admin.display(description=_("planned orders"))
     def planned_pretty(self, obj):
-        return _pretty_json(obj.planned)
+        return self._round_table("planned", planned=obj.planned, target_cost=SOURCE_TARGET_COST)
 
     @admin.display(description=_("diff"))
     def diff_pretty(self, obj):
-        return _pretty_json(obj.diff)
+        return self._round_table("diff", diff=obj.diff)
 
     @admin.display(description=_("skipped lines"))
     def skips_pretty(self, obj):
-        return _pretty_json(obj.skips)
+        return self._round_table("skips", skips=round_skips_labelled(round_=obj))
 
     @admin.display(description=_("approval"))
     def tools(self, obj):

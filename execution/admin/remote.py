@@ -1,6 +1,7 @@
 """Execution admin: remote mode (worker credentials, what trading PCs last said, their quotes)."""
 
 import secrets
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from positions import tokens
-from positions.admin import ApiClientAdmin
+from positions.admin import ApiClientAdmin, RotateKeyForm
 
 from ..models import WorkerClient, WorkerQuote, WorkerStatus
 from ..remote import credentials
@@ -141,15 +142,20 @@ class WorkerClientAdmin(admin.ModelAdmin):
         client = get_object_or_404(WorkerClient, pk=pk)
         if not self.has_change_permission(request, client):
             return HttpResponse(status=403)
-        if request.method == "POST":
-            api_key = credentials.worker_client_rotate_key(client=client)
-            self.log_change(request, client, "Rotated API key (the old key keeps working for the grace period)")
+        form = RotateKeyForm(
+            request.POST if request.method == "POST" else None,
+            initial={"grace_hours": settings.API_KEY_ROTATION_GRACE_HOURS},
+        )
+        if request.method == "POST" and form.is_valid():
+            grace = timedelta(hours=form.cleaned_data["grace_hours"])
+            api_key = credentials.worker_client_rotate_key(client=client, grace=grace)
+            self.log_change(request, client, f"Rotated API key (old key valid for {grace})")
             return self._render_key(request, client, api_key)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
+            "form": form,
             "client": client,
-            "grace_hours": settings.API_KEY_ROTATION_GRACE_HOURS,
             "title": _("Rotate the API key of %(name)s?") % {"name": client.name},
         }
         return TemplateResponse(request, "admin/execution/workerclient/rotate_confirm.html", context)

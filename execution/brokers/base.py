@@ -7,6 +7,8 @@ events from callbacks are queued and drained by the worker's own loop.
 
 import abc
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -119,6 +121,10 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def query_positions(self) -> list[BrokerPosition]: ...
 
+    def query_account(self) -> tuple[BrokerAsset, list[BrokerPosition]]:
+        """Cash and holdings seen together (one look at the books for brokers that can)."""
+        return self.query_asset(), self.query_positions()
+
     @abc.abstractmethod
     def query_orders(self) -> list[BrokerOrder]:
         """Today's orders of the account, including final ones."""
@@ -134,6 +140,15 @@ class Broker(abc.ABC):
         A positive id does not mean acceptance: a rejected order still gets an
         id, then status 57 through `query_orders`/events.
         """
+
+    @contextmanager
+    def sending(self, *, orders: int) -> Iterator[None]:
+        """A round places up to `orders` orders inside this block (each still claimed just before its call).
+
+        A broker whose books are the shared database (paper) may write them
+        once when the block ends; a real broker sends each order at its call.
+        """
+        yield
 
     @abc.abstractmethod
     def cancel_order(self, broker_order_id: int) -> int:

@@ -75,7 +75,7 @@ class Round(models.Model):
         constraints = [models.UniqueConstraint(fields=["account", "uid"], name="round_unique_uid")]
 
     def __str__(self) -> str:
-        return f"{self.account.name} #{self.pk} {self.status}"
+        return f"{self.account.name} #{self.pk} {self.get_status_display()}"
 
 
 class OrderStatus(models.IntegerChoices):

@@ -39,7 +39,7 @@ def diff_lines(
             continue
         if is_never_traded(code) or code in policy.ignore_codes:
             if code in target or held:
-                skips.append(Skip(code, SkipReason.IGNORED, "never traded by sync or on the ignore list"))
+                skips.append(Skip.of(code, SkipReason.IGNORED, "ignored"))
             lines.append(_left_alone(code, actual, reserved))
             continue
         try:
@@ -64,7 +64,7 @@ def diff_lines(
             lines.append(_left_alone(code, actual, reserved))  # all reserved: nothing to decide
             continue
         else:
-            skips.append(Skip(code, SkipReason.UNMANAGED, "held but never targeted or traded by qmtjq"))
+            skips.append(Skip.of(code, SkipReason.UNMANAGED, "unmanaged"))
             lines.append(_left_alone(code, actual, reserved))
             continue
         lines.append(DiffLine(code, wanted, actual, reserved, wanted - actual))

@@ -21,15 +21,16 @@ from .types import (
 )
 
 
-def _quote_problem(side: str, quote: Quote | None) -> tuple[SkipReason, str] | None:
+def _quote_problem(side: str, quote: Quote | None) -> tuple[SkipReason, str, dict] | None:
+    """(reason, text code, parameters) when the quote forbids the order."""
     if quote is None or quote.last is None or quote.last <= 0:
-        return SkipReason.NO_QUOTE, "no usable price"
+        return SkipReason.NO_QUOTE, "no_price", {}
     if quote.suspended:
-        return SkipReason.SUSPENDED, "suspended or not trading"
+        return SkipReason.SUSPENDED, "suspended", {}
     if side == "buy" and quote.up_stop is not None and quote.last >= quote.up_stop:
-        return SkipReason.LIMIT_UP, f"at limit-up {quote.up_stop}"
+        return SkipReason.LIMIT_UP, "at_limit_up", {"price": quote.up_stop}
     if side == "sell" and quote.down_stop is not None and quote.last <= quote.down_stop:
-        return SkipReason.LIMIT_DOWN, f"at limit-down {quote.down_stop}"
+        return SkipReason.LIMIT_DOWN, "at_limit_down", {"price": quote.down_stop}
     return None
 
 
@@ -61,6 +62,9 @@ class _RoundBuilder:
     def skip(self, code: str, reason: SkipReason, detail: str, volume: int = 0) -> None:
         self.plan.skips.append(Skip(code, reason, detail, volume))
 
+    def skip_with(self, code: str, reason: SkipReason, text: str, volume: int = 0, **params) -> None:
+        self.plan.skips.append(Skip.of(code, reason, text, volume, **params))
+
     def guarded(self, code: str, volume: int, step: Callable[[], None]) -> None:
         """No exception from one line may stop the round: it becomes that line's skip."""
         try:
@@ -74,8 +78,8 @@ class _RoundBuilder:
         policy = self.policy
         if policy.max_order_value is not None and volume * price > policy.max_order_value:
             capped = rounder(int(policy.max_order_value / price))
-            self.skip(
-                code, SkipReason.RISK_ORDER_CAP, f"order capped at {policy.max_order_value}", volume - capped
+            self.skip_with(
+                code, SkipReason.RISK_ORDER_CAP, "order_cap", volume - capped, cap=policy.max_order_value
             )
             volume = capped
         if (
@@ -84,11 +88,8 @@ class _RoundBuilder:
         ):
             room = max(policy.max_daily_turnover - self.turnover, ZERO)
             capped = rounder(int(room / price))
-            self.skip(
-                code,
-                SkipReason.RISK_TURNOVER_CAP,
-                f"daily turnover cap {policy.max_daily_turnover}",
-                volume - capped,
+            self.skip_with(
+                code, SkipReason.RISK_TURNOVER_CAP, "turnover_cap", volume - capped, cap=policy.max_daily_turnover
             )
             volume = capped
         self.turnover += volume * price
@@ -106,22 +107,21 @@ class _RoundBuilder:
         rules = market.rules_for(code)
         quote = self.quotes.get(code)
         if problem := _quote_problem("sell", quote):
-            self.skip(code, problem[0], problem[1], wanted)
+            self.skip_with(code, problem[0], problem[1], wanted, **problem[2])
             return
         volume = rules.round_sell(wanted, sellable, held=held)
         if volume < wanted:
             if sellable < wanted:
-                self.skip(
-                    code, SkipReason.T_PLUS_1, f"only {sellable} sellable now (T+1/frozen)", wanted - volume
-                )
+                self.skip_with(code, SkipReason.T_PLUS_1, "t1_sellable", wanted - volume, n=sellable)
             else:
                 reserved = self.account.reserved.get(code, 0)
-                detail = (
-                    f"{wanted} is not a valid sell volume with {reserved} reserved: {volume} sold, the rest kept"
-                    if reserved
-                    else "odd lot kept until it can go whole"
-                )
-                self.skip(code, SkipReason.LOT_TOO_SMALL, detail, wanted - volume)
+                if reserved:
+                    self.skip_with(
+                        code, SkipReason.LOT_TOO_SMALL, "reserved_sell", wanted - volume,
+                        wanted=wanted, reserved=reserved, sold=volume,
+                    )
+                else:
+                    self.skip_with(code, SkipReason.LOT_TOO_SMALL, "odd_lot_kept", wanted - volume)
         if volume <= 0:
             return
         price = _limit_price("sell", quote, rules, self.policy)
@@ -135,11 +135,11 @@ class _RoundBuilder:
         rules = market.rules_for(code)
         quote = self.quotes.get(code)
         if problem := _quote_problem("buy", quote):
-            self.skip(code, problem[0], problem[1], wanted)
+            self.skip_with(code, problem[0], problem[1], wanted, **problem[2])
             return
         volume = rules.round_buy(wanted)
         if volume == 0:
-            self.skip(code, SkipReason.LOT_TOO_SMALL, f"{wanted} is below one lot", wanted)
+            self.skip_with(code, SkipReason.LOT_TOO_SMALL, "below_lot", wanted, volume=wanted)
             return
         priced.append((code, volume, _limit_price("buy", quote, rules, self.policy), quote))
 
@@ -153,7 +153,9 @@ class _RoundBuilder:
         while affordable > 0 and self.cost(code, affordable, price, quote) > self.cash:
             affordable = rules.round_buy(min(affordable - 1, int(self.cash / price)))
         if affordable < volume:
-            self.skip(code, SkipReason.CASH, f"cash {self.cash:.2f} covers {affordable}", volume - affordable)
+            self.skip_with(
+                code, SkipReason.CASH, "cash_covers", volume - affordable, cash=f"{self.cash:.2f}", n=affordable
+            )
         if affordable <= 0:
             return
         affordable = self.within_caps(code, affordable, price, rules.round_buy)

@@ -92,7 +92,7 @@ def account_target(subscriptions: list[SubscribedTarget]) -> tuple[dict[str, int
         target[code] = rounded
         if rounded == 0 and whole > 0:
             skips.append(
-                Skip(code, SkipReason.LOT_TOO_SMALL, f"scaled target {amount:.2f} is below one lot", whole)
+                Skip.of(code, SkipReason.LOT_TOO_SMALL, "scaled_below_lot", whole, amount=f"{amount:.2f}")
             )
     return target, skips
 

@@ -123,8 +123,18 @@ class PlannedOrder:
 class Skip:
     code: str
     reason: SkipReason
-    detail: str = ""
+    detail: str = ""  # English, for logs and the CLI; pages render `text` + `params`
     volume: int = 0  # how much of the wanted change was not traded
+    text: str = ""  # a code of planner.texts.SKIP_TEXTS ("" = free text, e.g. an error)
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, code: str, reason: "SkipReason", text: str, volume: int = 0, **params) -> "Skip":
+        """A skip whose detail is one of the planner's texts, with its parameters kept apart."""
+        from .texts import skip_text
+
+        detail, safe = skip_text(text, **params)
+        return cls(code, reason, detail, volume, text=text, params=safe)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from positions.codes import CodeError, to_jq
-from positions.models import Strategy, TargetLine, TargetSnapshot
+from positions.models import Strategy, TargetLine, TargetSnapshot, exact_key
 from qmtjq.models import TradingPause
 from qmtjq.trading import PAUSE_PK
 
@@ -142,7 +142,7 @@ def _jq(code: str) -> str:
 def _subscriptions_apply(account: BrokerAccount, feed: dict) -> None:
     wanted = []
     for sub in feed["subscriptions"]:
-        strategy = Strategy.objects.filter(name=sub["strategy_name"]).first() or Strategy(
+        strategy = Strategy.objects.filter(name_key=exact_key(sub["strategy_name"])).first() or Strategy(
             name=sub["strategy_name"]
         )
         if strategy.pk is None:

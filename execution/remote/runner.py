@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 SENT, MORE, FAILED = "sent", "more", "failed"
+FLUSH_ATTEMPTS = 3
 
 
 class RemoteSession:
@@ -183,9 +184,12 @@ class RemoteSession:
 
     def flush(self, *, timeout: float) -> bool:
         """Send until nothing is queued or `timeout` passed; True when everything went."""
-        deadline = time.monotonic() + timeout
+        deadline, failures = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
             outcome = self.send_once()
+            failures = failures + 1 if outcome == FAILED else 0
+            if failures >= FLUSH_ATTEMPTS:
+                return False  # the server is away: the queue waits in the local database
             if outcome == SENT:
                 account = BrokerAccount.objects.filter(name=self.account_name).first()
                 if account is None or not outbox.reports_pending(account=account):

@@ -5,6 +5,7 @@ sending under (holder, epoch) (see orders.order_claim), so a worker that
 stalled past its lease and woke up finds its claims refused and stops.
 """
 
+import logging
 import os
 import socket
 import uuid
@@ -17,6 +18,8 @@ from django.utils import timezone
 
 from ..models import BrokerAccount, WorkerLease
 from .process import process_alive
+
+logger = logging.getLogger(__name__)
 
 
 def lease_ttl() -> timedelta:
@@ -66,8 +69,23 @@ def holder_is_dead(name: str) -> bool:
     return not process_alive(holder.pid)
 
 
-def _local(moment: datetime) -> str:
-    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}"
+def local_time_text(moment: datetime) -> str:
+    """A moment as people at the exchange read it: TIME_ZONE (Asia/Shanghai) with its offset, never bare UTC."""
+    return timezone.localtime(moment).isoformat(sep=" ", timespec="seconds")
+
+
+_local = local_time_text
+
+
+def lease_holder_describe(*, account: BrokerAccount) -> str:
+    """Who holds the account's lease now, for the message of a worker that lost it."""
+    lease = WorkerLease.objects.filter(account=account).first()
+    if lease is None:
+        return "nobody holds it now"
+    return (
+        f"now held by {lease.holder} (epoch {lease.epoch}, since {_local(lease.acquired_at)}, "
+        f"lease expires {_local(lease.expires_at)})"
+    )
 
 
 def lease_acquire(
@@ -102,6 +120,12 @@ def lease_acquire(
                     )
                 reason = "its lease expired" if lease.expires_at <= now else "its process no longer exists"
                 took_over_from = f"{lease.holder} at {_local(now)} ({reason})"
+                logger.warning(
+                    "account %s: worker %s took over the lease from %s",
+                    account.name,
+                    holder.name,
+                    took_over_from,
+                )
             lease.holder, lease.acquired_at, lease.heartbeat_at, lease.expires_at = (
                 holder.name,
                 now,

@@ -7,57 +7,29 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Exists
 from django.utils import timezone
-from django.utils.translation import gettext as _
-
-from qmtjq.notifications import EVENT_ORDER_REJECTED, notify
 
 from ..brokers.base import (
     CANCEL_ALREADY_FINAL,
     CANCEL_NOT_FOUND,
     CANCEL_OK,
     Broker,
-    BrokerDisconnected,
-    BrokerError,
     BrokerEvent,
-    BrokerNotConnected,
     BrokerOrder,
     BrokerTrade,
-    OrderRequest,
 )
 from ..models import FINAL_STATUSES, BrokerAccount, Fill, ManagedCode, Order, OrderEvent, OrderStatus, Round
 from ..planner import PlannedOrder
-from .lease import Fence, LeaseLost, holder_is_dead, lease_renew, lease_valid_filter
+from .lease import Fence, holder_is_dead, lease_valid_filter
+from .order_changes import OrderChanges, order_history_row
 
 logger = logging.getLogger(__name__)
 
 
 def _event(order: Order, message: str = "") -> None:
-    OrderEvent.objects.create(
-        order=order, status=order.status, filled_volume=order.filled_volume, message=message
-    )
+    order_history_row(order, message).save()
 
 
-def _notify_rejected(order: Order) -> None:
-    """The broker refused an order (or it could not be sent): someone should look. Sent after commit."""
-    try:
-        title = _("Order rejected: %(account)s %(side)s %(code)s × %(volume)s") % {
-            "account": order.account.name,
-            "side": order.get_side_display(),
-            "code": order.code,
-            "volume": order.volume,
-        }
-        body = _("Order %(key)s (%(status)s): %(message)s") % {
-            "key": order.key,
-            "status": order.get_status_display(),
-            "message": order.message or "-",
-        }
-    except Exception:  # a notification must never stop the order bookkeeping
-        logger.exception("could not describe rejected order %s", order.key)
-        title, body = f"Order rejected: {order.key}", ""
-    notify(EVENT_ORDER_REJECTED, title=title, body=body, key=order.key, level="error")
-
-
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside the round's transaction: no savepoint round trip
 def orders_create(
     *,
     account: BrokerAccount,
@@ -65,10 +37,9 @@ def orders_create(
     planned: list[PlannedOrder],
     strategies_by_code: dict[str, list[str]],
 ) -> list[Order]:
-    """Store the round's orders with fresh keys BEFORE anything is sent."""
-    orders = []
-    for item in planned:
-        order = Order.objects.create(
+    """Store the round's orders with fresh keys BEFORE anything is sent (three queries for any count)."""
+    orders = [
+        Order(
             account=account,
             round=round,
             code=item.code,
@@ -79,9 +50,14 @@ def orders_create(
             reason=item.reason,
             strategies=strategies_by_code.get(item.code, []),
         )
-        _event(order, "stored")
-        orders.append(order)
-        ManagedCode.objects.get_or_create(account=account, code=item.code)
+        for item in planned
+    ]
+    Order.objects.bulk_create(orders)
+    OrderEvent.objects.bulk_create([order_history_row(order, "stored") for order in orders])
+    ManagedCode.objects.bulk_create(
+        [ManagedCode(account=account, code=code) for code in sorted({o.code for o in orders})],
+        ignore_conflicts=True,
+    )
     return orders
 
 
@@ -112,121 +88,55 @@ def order_claim(*, order: Order, fence: Fence, now: datetime) -> bool:
     return bool(claimed)
 
 
-def _mine(order: Order, fence: Fence):
-    return Order.objects.filter(
-        pk=order.pk, status=OrderStatus.SENDING, claimed_by=fence.holder, claim_epoch=fence.epoch
-    )
-
-
-def order_send(*, order: Order, broker: Broker, fence: Fence, now: datetime) -> None:
-    """Claim one stored order, then send it. Raises LeaseLost (nothing sent) when the claim is refused.
-
-    A call that times out or loses the connection leaves the order SENDING: it
-    may have arrived, so only reconciliation by its key decides (never re-sent blind).
-    """
-    if not order_claim(order=order, fence=fence, now=now):
-        # Still ours but expired (we were slow, nobody took over)? Renew once and retry.
-        if not (
-            lease_renew(account=order.account, fence=fence, now=now)
-            and order_claim(order=order, fence=fence, now=now)
-        ):
-            raise LeaseLost(
-                f"order {order.key} not sent: the lease of account {order.account.name} is no longer "
-                f"ours (epoch {fence.epoch}); another worker took over, stopping at once"
-            )
-    _event(order, f"claimed for sending by {fence.holder} (lease epoch {fence.epoch})")
-    request = OrderRequest(
-        key=order.key,
-        code=order.code,
-        side=order.side,
-        volume=order.volume,
-        price=order.limit_price,
-        price_type=order.price_type,
-    )
-    try:
-        broker_order_id = broker.place_order(request)
-    except BrokerNotConnected:
-        # Refused before the call: certainly not sent, so give the claim back.
-        _mine(order, fence).update(
-            status=OrderStatus.CREATED, claimed_by="", claim_epoch=None, claimed_at=None
-        )
-        order.status = OrderStatus.CREATED
-        raise
-    except BrokerDisconnected as exc:
-        order.message = f"outcome unknown ({exc}); waiting for the broker to report it by key"
-        _mine(order, fence).update(message=order.message, updated_at=timezone.now())
-        _event(order, order.message)
-        raise
-    except BrokerError as exc:
-        order.status, order.message = OrderStatus.SEND_FAILED, str(exc)
-        _mine(order, fence).update(status=order.status, message=order.message, updated_at=timezone.now())
-        _event(order, f"send failed: {exc}")
-        logger.warning("order %s send failed: %s", order.key, exc)
-        _notify_rejected(order)
-        return
-    updated = _mine(order, fence).update(
-        broker_order_id=broker_order_id,
-        sent_at=now,
-        status=OrderStatus.UNREPORTED,
-        updated_at=timezone.now(),
-    )
-    if not updated:
-        # Reconciled or updated by a broker event meanwhile: keep that status, only fill in the id.
-        Order.objects.filter(pk=order.pk, broker_order_id__isnull=True).update(
-            broker_order_id=broker_order_id, sent_at=now
-        )
-    order.refresh_from_db(fields=["broker_order_id", "sent_at", "status"])
-    _event(order, f"sent, broker order id {broker_order_id}")
-
-
 def order_apply(*, order: Order, update: BrokerOrder) -> bool:
     """Take the broker's view of an order; returns True when something changed."""
-    changed = []
-    if order.broker_order_id != update.broker_order_id:
-        order.broker_order_id = update.broker_order_id
-        changed.append("broker_order_id")
-    if update.status != order.status and not (order.is_final and update.status not in FINAL_STATUSES):
-        order.status = update.status
-        changed.append("status")
-    rejected = "status" in changed and order.status == OrderStatus.JUNK
-    if update.traded_volume != order.filled_volume:
-        order.filled_volume = update.traded_volume
-        order.avg_fill_price = update.traded_price if update.traded_volume else None
-        changed += ["filled_volume", "avg_fill_price"]
-    if update.message and update.message != order.message:
-        order.message = update.message
-        changed.append("message")
-    if order.sent_at is None and update.broker_order_id:
-        order.sent_at = update.order_time or timezone.now()
-        changed.append("sent_at")
-    if not changed:
-        return False
-    order.save(update_fields=[*changed, "updated_at"])
-    _event(order, update.message)
-    if rejected:
-        _notify_rejected(order)
-    return True
+    changes = OrderChanges()
+    changed = changes.apply(order, update)
+    changes.save()
+    return changed
 
 
 def fill_record(*, account: BrokerAccount, trade: BrokerTrade, order: Order | None) -> bool:
     """Store a fill once per broker trade id; returns True when new."""
     try:
         with transaction.atomic():
-            Fill.objects.create(
-                account=account,
-                order=order,
-                trade_id=trade.trade_id,
-                code=trade.code,
-                side=trade.side,
-                volume=trade.volume,
-                price=trade.price,
-                amount=trade.amount,
-                fee=trade.fee,
-                traded_at=trade.traded_at,
-            )
+            _fill(account, trade, order).save(force_insert=True)
     except IntegrityError:
         return False
     return True
+
+
+def _fill(account: BrokerAccount, trade: BrokerTrade, order: Order | None) -> Fill:
+    return Fill(
+        account=account,
+        order=order,
+        trade_id=trade.trade_id,
+        code=trade.code,
+        side=trade.side,
+        volume=trade.volume,
+        price=trade.price,
+        amount=trade.amount,
+        fee=trade.fee,
+        traded_at=trade.traded_at,
+    )
+
+
+def fills_record(*, account: BrokerAccount, trades: list[tuple[BrokerTrade, Order | None]]) -> int:
+    """Store the fills not stored yet (by broker trade id) in two queries; returns how many were new."""
+    if not trades:
+        return 0
+    known = set(
+        Fill.objects.filter(account=account, trade_id__in=[t.trade_id for t, _ in trades]).values_list(
+            "trade_id", flat=True
+        )
+    )
+    new = {t.trade_id: (t, o) for t, o in trades if t.trade_id not in known}
+    try:
+        with transaction.atomic():
+            Fill.objects.bulk_create([_fill(account, t, o) for t, o in new.values()])
+    except IntegrityError:  # stored meanwhile by someone else: one at a time, each once
+        return sum(fill_record(account=account, trade=t, order=o) for t, o in new.values())
+    return len(new)
 
 
 def _orders_by_broker_keys(account: BrokerAccount, remarks: set[str], ids: set[int]) -> tuple[dict, dict]:
@@ -263,6 +173,7 @@ def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileRepo
     trades = broker.query_trades()
     by_remark = {o.remark: o for o in broker_orders if o.remark}
     by_id = {o.broker_order_id: o for o in broker_orders}
+    changes = OrderChanges()
     for order in Order.objects.filter(account=account).exclude(status__in=FINAL_STATUSES):
         update = by_remark.get(order.key) or (
             by_id.get(order.broker_order_id) if order.broker_order_id else None
@@ -270,7 +181,7 @@ def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileRepo
         if update is not None:
             if order.status in (OrderStatus.CREATED, OrderStatus.SENDING) or order.broker_order_id is None:
                 report.linked.append(order.key)
-            report.updated += order_apply(order=order, update=update)
+            report.updated += changes.apply(order, update)
         elif order.status == OrderStatus.CREATED:
             # Never claimed, so never sent: only a claim (under the current lease) may send it.
             if _status_move(order, OrderStatus.CREATED, OrderStatus.NOT_SENT, NEVER_SENT):
@@ -283,9 +194,9 @@ def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileRepo
             # Day orders expire at the close; the holdings report is the truth for fills.
             status = OrderStatus.PART_CANCEL if order.filled_volume else OrderStatus.CANCELED
             _status_move(order, order.status, status, "not among today's broker orders: expired at the close")
-    orders_by_key, orders_by_id = _orders_by_broker_keys(
-        account, {t.remark for t in trades if t.remark}, {t.broker_order_id for t in trades}
-    )
+    if changes.fields:
+        with transaction.atomic():
+            changes.save()
     # One read of the fills already stored, so a quiet day costs one query,
     # not a failed insert per trade (benchmarks/latency.py: 658 queries at 205 trades).
     known = set(
@@ -293,11 +204,17 @@ def orders_reconcile(*, account: BrokerAccount, broker: Broker) -> ReconcileRepo
             "trade_id", flat=True
         )
     )
-    for trade in trades:
-        if trade.trade_id in known:
-            continue
-        order = orders_by_key.get(trade.remark) or orders_by_id.get(trade.broker_order_id)
-        report.new_fills += fill_record(account=account, trade=trade, order=order)
+    new_trades = [t for t in trades if t.trade_id not in known]
+    if new_trades:
+        orders_by_key, orders_by_id = _orders_by_broker_keys(
+            account, {t.remark for t in new_trades if t.remark}, {t.broker_order_id for t in new_trades}
+        )
+        report.new_fills = fills_record(
+            account=account,
+            trades=[
+                (t, orders_by_key.get(t.remark) or orders_by_id.get(t.broker_order_id)) for t in new_trades
+            ],
+        )
     if report.linked or report.never_sent:
         logger.warning(
             "reconciled account %s: linked %s, never sent %s", account.name, report.linked, report.never_sent
@@ -349,33 +266,33 @@ def _reconcile_sending(order: Order, report: ReconcileReport) -> None:
 
 
 def events_apply(*, account: BrokerAccount, events: list[BrokerEvent]) -> int:
-    """Apply callback events queued by the broker; returns how many changed something."""
+    """Apply callback events queued by the broker; returns how many changed something.
+
+    A round's worth of events (an order's report, its fill, its final status)
+    is written in one transaction of a few queries, whatever the order count.
+    """
     if not events:
         return 0
     remarks = {e.remark or (e.order.remark if e.order else "") for e in events} - {""}
     ids = {e.broker_order_id or (e.order.broker_order_id if e.order else 0) for e in events} - {0, None}
     by_key, by_id = _orders_by_broker_keys(account, remarks, ids)
-    changed = 0
+    changes, trades, changed = OrderChanges(), [], 0
     for event in events:
         if event.kind == "order" and event.order:
             order = by_key.get(event.order.remark) or by_id.get(event.order.broker_order_id)
             if order is not None:
-                changed += order_apply(order=order, update=event.order)
+                changed += changes.apply(order, event.order)
         elif event.kind == "trade" and event.trade:
             order = by_key.get(event.trade.remark) or by_id.get(event.trade.broker_order_id)
-            changed += fill_record(account=account, trade=event.trade, order=order)
+            trades.append((event.trade, order))
         elif event.kind in ("order_error", "cancel_error"):
             order = by_key.get(event.remark) or by_id.get(event.broker_order_id)
             if order is not None:
-                rejected = event.kind == "order_error" and not order.is_final
-                if rejected:
-                    order.status = OrderStatus.JUNK
-                order.message = event.message
-                order.save(update_fields=["status", "message", "updated_at"])
-                _event(order, f"{event.kind}: {event.message}")
+                changes.error(order, event.kind, event.message)
                 changed += 1
-                if rejected:
-                    _notify_rejected(order)
+    with transaction.atomic():
+        changes.save()
+        changed += fills_record(account=account, trades=trades)
     return changed
 
 

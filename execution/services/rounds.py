@@ -1,5 +1,6 @@
 """One convergence round: fresh state → plan → stored round → stored orders → sent orders."""
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -20,7 +21,8 @@ from ..brokers.base import Broker
 from ..models import BrokerAccount, Order, OrderStatus, Round
 from .holds import codes_held, holds_update, plan_without_held
 from .lease import Fence
-from .orders import order_send, orders_create
+from .orders import orders_create
+from .sending import SendLog, order_send
 from .state import account_state_record
 
 logger = logging.getLogger(__name__)
@@ -113,10 +115,10 @@ def round_run(
     """
     if fence is None and not dry_run:
         raise ValueError("sending a round needs the fence of the account's lease")
-    asset, positions = broker.query_asset(), broker.query_positions()
+    asset, positions = broker.query_account()
     holdings = account_state_record(account=account, asset=asset, positions=positions, now=now)
     subs = selectors.subscribed_targets(account=account)
-    view = selectors.account_view(account=account, now=now, holdings=holdings)
+    view = selectors.account_view(account=account, now=now, holdings=holdings, asset=asset)
     policy = selectors.account_policy(account=account)
     if approved is not None:
         policy = dataclasses.replace(policy, approval_threshold=None)
@@ -164,7 +166,9 @@ def round_run(
     ):
         return RoundOutcome(plan, None, [])  # nothing changed since the last no-progress round
 
-    with transaction.atomic():
+    # A round that stores nothing but itself needs no transaction (three round trips fewer on MariaDB).
+    writes_more = approved is not None or plan.status is planner.PlanStatus.PLACE
+    with transaction.atomic() if writes_more else contextlib.nullcontext():
         if approved is not None:
             Round.objects.filter(pk=approved.pk).update(finished_at=now)
         round_ = Round.objects.create(
@@ -193,8 +197,8 @@ def round_run(
     if round_.status in (Round.Status.BLOCKED, Round.Status.HELD):
         _notify_round(account, round_.status, round_.message)
     # Stored (committed) first, then sent: a crash in between is reconciled by key.
-    for order in orders:
-        order_send(order=order, broker=broker, fence=fence, now=timezone.now())
+    if orders:
+        _send_all(orders, broker, fence)
     logger.info(
         "round %s account=%s status=%s orders=%d skips=%d",
         round_.pk,
@@ -206,13 +210,29 @@ def round_run(
     return RoundOutcome(plan, round_, orders)
 
 
+def _send_all(orders: list[Order], broker: Broker, fence: Fence) -> None:
+    """Send in turn, each claimed just before its call; what was sent is stored even when a send raises.
+
+    Only a process that dies skips that write; reconciliation by key then finds the orders.
+    """
+    log = SendLog(fence)
+    try:
+        with broker.sending(orders=len(orders)):
+            for order in orders:
+                order_send(order=order, broker=broker, fence=fence, now=timezone.now(), log=log)
+    except Exception:
+        log.save()
+        raise
+    log.save()
+
+
 def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> int:
     """Mark placed rounds finished once all their orders are final; returns how many finished now."""
     finished = 0
     for round_ in Round.objects.filter(account=account, status=Round.Status.PLACED, finished_at__isnull=True):
-        if selectors.open_orders(account=account).filter(round=round_).exists():
-            continue
         orders = list(round_.orders.all())
+        if any(not o.is_final for o in orders):
+            continue
         # Refused by the broker (not "never sent" after a crash: those are simply planned again).
         refused = {OrderStatus.JUNK, OrderStatus.SEND_FAILED}
         if orders and all(o.status in refused and not o.filled_volume for o in orders):

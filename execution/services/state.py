@@ -16,19 +16,21 @@ def account_state_record(
     *, account: BrokerAccount, asset: BrokerAsset, positions: list[BrokerPosition], now: datetime
 ) -> list[Holding]:
     """Replace the stored holdings with what the broker reports now; returns the holdings."""
-    AccountState.objects.update_or_create(
-        account=account,
-        defaults={
-            "cash": asset.cash,
-            "frozen_cash": asset.frozen_cash,
-            "market_value": asset.market_value,
-            "total_asset": asset.total_asset,
-            "updated_at": now,
-        },
-    )
+    values = {
+        "cash": asset.cash,
+        "frozen_cash": asset.frozen_cash,
+        "market_value": asset.market_value,
+        "total_asset": asset.total_asset,
+        "updated_at": now,
+    }
+    # The row exists after the first round: one UPDATE, not a locked read then a write.
+    if not AccountState.objects.filter(account=account).update(**values):
+        AccountState.objects.create(account=account, **values)
     existing = {h.code: h for h in Holding.objects.filter(account=account)}
     reported = {p.code: p for p in positions if p.volume > 0}
-    Holding.objects.filter(account=account).exclude(code__in=list(reported)).delete()
+    gone = [h.pk for code, h in existing.items() if code not in reported]
+    if gone:
+        Holding.objects.filter(pk__in=gone).delete()
     to_create, to_update = [], []
     for code, position in reported.items():
         holding = existing.get(code) or Holding(account=account, code=code)
@@ -39,10 +41,12 @@ def account_state_record(
         holding.market_value = position.market_value
         holding.updated_at = now
         (to_update if holding.pk else to_create).append(holding)
-    Holding.objects.bulk_create(to_create)
-    Holding.objects.bulk_update(
-        to_update, ["volume", "can_use_volume", "avg_cost", "last_price", "market_value", "updated_at"]
-    )
+    if to_create:
+        Holding.objects.bulk_create(to_create)
+    if to_update:
+        Holding.objects.bulk_update(
+            to_update, ["volume", "can_use_volume", "avg_cost", "last_price", "market_value", "updated_at"]
+        )
     last = EquityPoint.objects.filter(account=account).order_by("-at").values_list("at", flat=True).first()
     if last is None or now - last >= EQUITY_EVERY:
         EquityPoint.objects.create(

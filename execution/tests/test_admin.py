@@ -240,11 +240,34 @@ def test_round_page_shows_json_escaped(admin_client, paper_account):
     assert b"<script>alert(1)" not in response.content
 
 
+
+def test_round_page_shows_plan_diff_and_skips_as_tables(admin_client, paper_account):
+    """A trader reads a round in admin as tables with names and formatted numbers, not as JSON."""
+    from qmtjq.models import SecurityName
+
+    SecurityName.objects.create(code="600000.SH", name="浦发银行")
+    round_ = RoundFactory(
+        account=paper_account,
+        targets={"jq-main": 12},
+        diff=[{"code": "600000.SH", "target": 12000, "actual": 10000, "reserved": 0, "delta": 2000}],
+        skips=[{"code": "113050.SH", "reason": "suspended", "detail": "", "volume": 10}],
+        planned=[{"code": "600000.SH", "side": "buy", "volume": 2000, "limit_price": "10.02", "value": "20040.00",
+                  "reason": "increase to target", "price_source": "manual"}],
+    )
+    page = admin_client.get(admin_url("round", "change", round_.pk), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<pre" not in page
+    for table in ("targets", "diff", "skips", "planned"):
+        assert f'class="grid admin-table {table}"' in page, table
+    assert "浦发银行" in page and "12,000" in page and "+2,000" in page and "20,040.00" in page
+    assert "jq-main" in page and "#12" in page
+    assert "suspended" in page
+
+
 def test_live_accounts_are_labelled_in_the_list(admin_client, paper_account):
     """A live account carries a visible label in the changelist; paper accounts do not."""
     AccountFactory(name="real", mode=BrokerAccount.Mode.LIVE, userdata_mini_path="C:/qmt")
     response = admin_client.get(admin_url("brokeraccount"))
-    assert response.content.count(b"background: #ba2121") == 1
+    assert response.content.count(b'class="mode-label live"') == 1
 
 
 @pytest.mark.parametrize(
@@ -565,3 +588,61 @@ def test_change_form_save_keeps_a_concurrent_kill_switch(admin_client, paper_acc
     assert admin_client.post(url, data).status_code == 302
     paper_account.refresh_from_db()
     assert paper_account.trading_enabled is False
+
+
+def test_account_form_shows_durations_and_ratios_readably(admin_client, paper_account):
+    """Next to each duration and ratio input the admin says what it means: '= 3 天', '= 30%'."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    paper_account.stale_after = timedelta(days=3)
+    paper_account.approval_threshold = Decimal("0.3")
+    paper_account.save()
+    page = admin_client.get(admin_url("brokeraccount", "change", paper_account.pk), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    html = page.content.decode()
+    assert '<span class="readable-hint">= 3 天</span>' in html
+    assert '<span class="readable-hint">= 30%</span>' in html
+    assert '<span class="readable-hint">= 0.2%</span>' in html  # the default slippage 0.002
+
+
+def test_account_list_shows_threshold_and_staleness_readably(admin_client, paper_account):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    paper_account.stale_after = timedelta(days=3)
+    paper_account.approval_threshold = Decimal("0.5")
+    paper_account.save()
+    html = admin_client.get(admin_url("brokeraccount"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "3 天" in html and "50%" in html
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_admin_dates_use_the_one_site_format(admin_client, paper_account, language):
+    """Admin shows times as the pages do (YYYY-MM-DD HH:MM:SS in TIME_ZONE), not 'Dec. 2, 2026, 11:12 p.m.'."""
+    import re as re_
+
+    from django.utils import timezone
+
+    from qmtjq import display
+
+    round_ = RoundFactory(account=paper_account, status=Round.Status.HELD, message="round trades 10020.00")
+    page = admin_client.get(admin_url("round", "change", round_.pk), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert display.when(round_.created_at)[:16] in page
+    assert not re_.search(r"\\b(a\\.m\\.|p\\.m\\.)", page)
+    assert "held_for_approval" not in page  # the title uses the status's words
+    changelist = admin_client.get(admin_url("round"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert timezone.localtime(round_.created_at).strftime("%Y-%m-%d %H:%M") in changelist
+
+
+def test_admin_round_message_in_the_readers_language(admin_client, paper_account):
+    from django.utils import translation
+
+    from qmtjq import display
+
+    message = "round trades 10020.00, 40.0% of total assets, above the approval threshold 30.0%"
+    round_ = RoundFactory(account=paper_account, status=Round.Status.HELD, message=message)
+    with translation.override("zh-hans"):
+        chinese = display.text(message)
+    assert chinese != message
+    page = admin_client.get(admin_url("round", "change", round_.pk), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert chinese in page

@@ -416,6 +416,7 @@ def test_command_json_and_defaults(monkeypatch):
         "stored": (date(2026, 12, 31) - date(2024, 1, 1)).days + 1,
         "known_until": "2026-12-31",
         "warning": None,
+        "disagreements": [],
     }
 
 
@@ -575,3 +576,92 @@ def test_admin_seed_action_warns_near_the_end(seeded, admin_client, monkeypatch)
 def test_tradingday_str():
     assert str(TradingDay(date=date(2025, 10, 9), is_open=True)) == "2025-10-09 open"
     assert str(TradingDay(date=date(2025, 10, 1), is_open=False)) == "2025-10-01 closed"
+
+
+# --- several sources: a day closed by any source stays closed unless an admin opens it --------------
+
+DAY = date(2026, 6, 10)  # a Wednesday; its neighbours are open in every source below
+NEIGHBOURS = (date(2026, 6, 9), date(2026, 6, 11))
+
+
+def _apply(step, monkeypatch):
+    """One refresh of DAY (and its open neighbours) from one source: ("lib"|"xt"|"admin", open)."""
+    source, is_open = step
+    library = {NEIGHBOURS[0]: True, DAY: is_open, NEIGHBOURS[1]: True}
+    if source == "lib":
+        monkeypatch.setattr(calendar, "exchange_calendar_days", lambda start, end: library)
+        return calendar.calendar_seed_from_exchange_calendars(start=NEIGHBOURS[0], end=NEIGHBOURS[1])
+    if source == "xt":
+        open_days = [*NEIGHBOURS, DAY] if is_open else list(NEIGHBOURS)
+        return calendar.calendar_refresh_from_xtdata(
+            xtdata_module=XtdataStandIn(open_days), start=NEIGHBOURS[0], end=NEIGHBOURS[1]
+        )
+    TradingDay.objects.update_or_create(date=DAY, defaults={"is_open": is_open, "source": Source.ADMIN})
+    return calendar.CalendarStored(1)
+
+
+@pytest.mark.parametrize(
+    ("steps", "library_now", "expected_open", "disagree"),
+    [
+        # (refreshes in order, what exchange_calendars says when xtdata refreshes, DAY open?, reported?)
+        ([("lib", True), ("xt", True)], True, True, False),
+        ([("lib", False), ("xt", False)], False, False, False),
+        ([("lib", False), ("xt", True)], False, False, True),  # xtdata must not open a library holiday
+        ([("xt", True)], False, False, True),  # ... even when the table had no row for it yet
+        ([("lib", True), ("xt", False)], True, False, True),  # the broker closes a day: closed
+        ([("xt", True), ("lib", False)], True, False, True),  # the library closes an xtdata day later
+        ([("xt", False), ("lib", True)], True, False, True),  # the library cannot reopen it
+        ([("lib", False), ("lib", True)], True, True, False),  # a source corrects itself
+        ([("xt", False), ("xt", True)], True, True, False),
+        ([("admin", False), ("xt", True)], True, False, True),  # an admin's closure stands
+        ([("lib", False), ("admin", True), ("xt", False)], False, True, True),  # an admin opened it
+        ([("admin", True), ("lib", False)], False, True, True),
+    ],
+)
+def test_closed_by_any_source_stays_closed(monkeypatch, english, steps, library_now, expected_open, disagree):
+    TradingDay.objects.all().delete()
+    for step in steps:
+        if step[0] == "xt":  # what the library says at the time of the xtdata refresh
+            monkeypatch.setattr(
+                calendar,
+                "exchange_calendar_days",
+                lambda start, end: {NEIGHBOURS[0]: True, DAY: library_now, NEIGHBOURS[1]: True},
+            )
+        result = _apply(step, monkeypatch)
+    assert calendar.is_trading_day(DAY) is expected_open
+    reported = [line for line in result.disagreements if str(DAY) in line]
+    assert bool(reported) is disagree, result.disagreements
+    if disagree:
+        assert "says open" in reported[0] and "says closed" in reported[0]
+    assert all(calendar.is_trading_day(day) for day in NEIGHBOURS)
+
+
+def test_disagreements_are_logged_and_noted_on_the_row(monkeypatch, english, caplog):
+    """Visible three ways: a warning in the log, the row's note in admin, and the refresh's own answer."""
+    TradingDay.objects.all().delete()
+    _apply(("lib", False), monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="execution.calendar"):
+        result = _apply(("xt", True), monkeypatch)
+    assert len(result.disagreements) == 1
+    assert "2026-06-10" in caplog.text and "kept closed" in caplog.text
+    row = TradingDay.objects.get(date=DAY)
+    assert (row.is_open, row.note) == (False, result.disagreements[0][:200])
+    assert int(result) == 3  # the two neighbours became xtdata rows; DAY only got its note
+    assert int(_apply(("xt", True), monkeypatch)) == 0  # the same answer again changes nothing
+
+
+def test_refresh_command_lists_disagreements(monkeypatch, english):
+    TradingDay.objects.all().delete()
+    _apply(("lib", False), monkeypatch)
+    xtdata = XtdataStandIn([*NEIGHBOURS, DAY])
+    monkeypatch.setitem(sys.modules, "xtquant", types.SimpleNamespace(xtdata=xtdata))
+    out = StringIO()
+    call_command("calendar_refresh", "--from-xtdata", "--start", "2026-06-09", "--end", "2026-06-11", stdout=out)
+    assert "Sources disagree on 1 day(s)" in out.getvalue()
+    assert "2026-06-10: xtdata (MiniQMT) says open, exchange_calendars (XSHG) says closed" in out.getvalue()
+    payload = StringIO()
+    call_command(
+        "calendar_refresh", "--from-xtdata", "--start", "2026-06-09", "--end", "2026-06-11", "--json",
+        stdout=payload,
+    )
+    assert len(json.loads(payload.getvalue())["disagreements"]) == 1

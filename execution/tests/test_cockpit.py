@@ -235,3 +235,44 @@ def test_error_pages_in_site_style(client, settings):
     settings.DEBUG = False
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and b"qmtjq.css" in response.content and b"404" in response.content
+
+
+def test_account_page_loads_chart_scripts_in_head_not_in_the_title(user_client, paper_account):
+    """The chart scripts are real <script> elements: inside <title> a browser would read them as text."""
+    import re
+
+    html = user_client.get(f"/accounts/{paper_account.name}/").content.decode()
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "<script" not in title and paper_account.name in title
+    head = html.split("</head>")[0]
+    assert "echarts.min.js" in head and "js/charts.js" in head
+
+
+def test_account_page_shows_the_rules_readably(user_client, paper_account):
+    """Durations read as '3 天' and ratios as '30%', not '3 00:00:00' and '0.3000'."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    paper_account.stale_after = timedelta(days=3)
+    paper_account.order_timeout = timedelta(seconds=90)
+    paper_account.approval_threshold = Decimal("0.5")
+    paper_account.slippage = Decimal("0.002")
+    paper_account.save()
+    zh = user_client.get(f"/accounts/{paper_account.name}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    zh = zh.split('class="card rules"')[1].split("</section>")[0]
+    assert "3 天" in zh and "1 分钟 30 秒" in zh and "50%" in zh and "0.2%" in zh
+    assert "0.5000" not in zh and "3 00:00:00" not in zh
+    en = user_client.get(f"/accounts/{paper_account.name}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "3 days" in en
+
+
+def test_account_list_formats_money(user_client, paper_account):
+    """The accounts list shows money like every other page: thousands separators, 2 decimals."""
+    from decimal import Decimal
+
+    AccountState.objects.update_or_create(
+        account=paper_account,
+        defaults={"cash": Decimal("1000000"), "total_asset": Decimal("1023456.78"), "updated_at": timezone.now()},
+    )
+    html = user_client.get("/accounts/").content.decode()
+    assert "1,023,456.78" in html and "1,000,000.00" in html

@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -12,7 +13,7 @@ from execution.models import WorkerClient, WorkerKey
 from execution.remote.credentials import worker_client_create
 from qmtjq import keys
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _key_valid(client, raw: str) -> bool:
@@ -82,22 +83,34 @@ def test_admin_changelist_add_shows_key_once(admin_client, paper_account):
     )
 
 
-def test_admin_rotate_and_disable(admin_client, paper_account):
-    """Rotation asks first, then issues a new key (the old one keeps its grace period); disabling is an action."""
+def test_admin_rotate_with_grace_then_disable(admin_client, paper_account, live_server):
+    """Rotation asks first; during the grace period both keys sign in, with 0 hours the old one stops;
+    disabling is an action."""
     client, old_key = worker_client_create(account=paper_account)
     url = reverse("admin:execution_workerclient_rotate_key", args=[client.pk])
     assert admin_client.get(url).status_code == 200
-    client.refresh_from_db()
     assert _key_valid(client, old_key) and client.api_keys.count() == 1  # a GET changes nothing
-    new_key = admin_client.post(url).context["api_key"]
-    assert new_key != old_key and _key_valid(client, new_key)
-    assert client.api_keys.get(digest=keys.key_digest(old_key)).expires_at is not None
+    new_key = admin_client.post(url, {"grace_hours": 24}).context["api_key"]
+    feed = f"{live_server.url}/api/v1/worker/feed"
+    assert [
+        requests.get(feed, headers={"X-API-Key": k}, timeout=10).status_code for k in (old_key, new_key)
+    ] == [
+        200,
+        200,
+    ]
+    newest = admin_client.post(url, {"grace_hours": 0}).context["api_key"]
+    codes = [
+        requests.get(feed, headers={"X-API-Key": k}, timeout=10).status_code
+        for k in (old_key, new_key, newest)
+    ]
+    assert codes == [401, 401, 200]
     admin_client.post(
         reverse("admin:execution_workerclient_changelist"),
         {"action": "disable_clients", "_selected_action": [client.pk]},
     )
     client.refresh_from_db()
     assert not client.enabled
+    assert requests.get(feed, headers={"X-API-Key": newest}, timeout=10).status_code == 401
 
 
 def test_worker_pages_open(admin_client, paper_account):

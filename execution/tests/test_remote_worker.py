@@ -112,3 +112,99 @@ def paper_account_snapshot(strategy: str) -> int:
     from positions.models import Strategy
 
     return Strategy.objects.get(name=strategy).current_snapshot_id
+
+
+DEAD_SERVER = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused at once
+
+
+def test_server_down_keeps_target_then_blocks_when_stale_and_flushes_after(pc):
+    """Offline the PC trades its last pulled target and queues reports; stale, it blocks and sells nothing;
+    back online, the queue reaches the server in order."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    assert pc.run("--dry-run").returncode == 0  # pulls the target into the PC's database, sends nothing
+    offline = pc.run("--once", server=DEAD_SERVER)
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert "server unreachable" in offline.stdout and "still queued" in offline.stdout
+    assert pc.query("select status, volume from execution_order") == [(OrderStatus.SUCCEEDED, 500)]
+    assert not Order.objects.exists()
+    # Days pass without the server: the last target is stale and the account blocks (never sells).
+    pc.query("update positions_strategy set confirmed_at = '2000-01-01 00:00:00'")
+    pc.query("update execution_paperposition set volume = volume + 300")
+    stale = pc.run("--once", server=DEAD_SERVER)
+    assert stale.returncode == 3 and "stale" in stale.stdout, stale.stdout + stale.stderr
+    assert pc.query("select count(*) from execution_order") == [(1,)]
+    back = pc.run("--once")  # the server's fresh target again: the extra 300 are sold now
+    assert "still queued" not in back.stdout, back.stdout + back.stderr
+    assert pc.query("select side, volume from execution_order order by id") == [("buy", 500), ("sell", 300)]
+    order = Order.objects.get(side="buy")
+    assert (order.status, order.filled_volume) == (OrderStatus.SUCCEEDED, 500) and order.fills.count() == 1
+    assert Round.objects.filter(status=Round.Status.BLOCKED, message__contains="stale").exists()
+
+
+def test_approval_flows_down(pc, superuser):
+    """A large round waits on the PC; its approval on the server reaches the PC, which then places it."""
+    from execution.models import BrokerAccount
+    from execution.services.rounds import round_approve
+
+    BrokerAccount.objects.filter(name="p1").update(approval_threshold="0.0001")
+    upload_target("S", [("600000.SH", 1000, "10")])
+    held = pc.run("--once")
+    assert held.returncode == 3 and "hold" in held.stderr, held.stdout + held.stderr
+    server_round = Round.objects.get(status=Round.Status.HELD)
+    assert not Order.objects.exists()
+    round_approve(round_=server_round, user=superuser)
+    placed = pc.run("--once")
+    assert placed.returncode == 0, placed.stdout + placed.stderr
+    order = Order.objects.get()
+    assert order.status == OrderStatus.SUCCEEDED and order.round.trigger == Round.Trigger.APPROVED
+    assert pc.query(
+        "select approved_at is not null from execution_round where uid = ?", server_round.uid
+    ) == [(1,)]
+
+
+def test_kill_and_restart_never_sends_twice(pc):
+    """A PC killed while running and started again sends nothing twice: one order, one paper trade."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    command = [sys.executable, "manage.py", "qmt_worker", "--account", "p1", "--interval", "0.2"]
+    env = _env(pc.db, QMTJQ_SERVER_URL=pc.server, QMTJQ_WORKER_API_KEY=pc.key)
+    running = subprocess.Popen(
+        command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not Order.objects.filter(status=OrderStatus.SUCCEEDED).exists():
+            time.sleep(0.2)
+    finally:
+        running.kill()  # no clean shutdown: the lease stays, the last report may be half sent
+        running.wait(timeout=10)
+    again = pc.run("--once")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert pc.query("select count(*) from execution_order") == [(1,)]
+    assert pc.query("select count(*) from execution_papertrade") == [(1,)]
+    assert Order.objects.count() == 1 and Fill.objects.count() == 1
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX here; Windows uses Ctrl+C")
+def test_ctrl_c_stops_the_remote_worker_cleanly(pc):
+    """Ctrl+C finishes the step, flushes the queue and exits 0, even with a long-poll in flight."""
+    import signal
+
+    upload_target("S", [("600000.SH", 1000, "10")])
+    command = [sys.executable, "manage.py", "qmt_worker", "--account", "p1", "--interval", "0.2"]
+    env = _env(pc.db, QMTJQ_SERVER_URL=pc.server, QMTJQ_WORKER_API_KEY=pc.key)
+    running = subprocess.Popen(
+        command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not pc.query("select count(*) from execution_fill")[0][0]:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        running.send_signal(signal.SIGINT)
+        output, _ = running.communicate(timeout=30)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert running.returncode == 0 and "worker stopped" in output, output
+    assert "still queued" not in output
+    assert Fill.objects.count() == 1 and Order.objects.get().status == OrderStatus.SUCCEEDED

@@ -42,6 +42,19 @@ def test_snapshot_is_read_only_with_lines_inline(admin_client):
     assert b'name="_save"' not in response.content
 
 
+def test_snapshot_rule_exits_read_as_codes_with_names(admin_client):
+    """Codes the strategy's rules closed are listed with their names, not as a JSON list."""
+    from qmtjq.models import SecurityName
+
+    SecurityName.objects.create(code="113050.SH", name="南银转债")
+    line = TargetLineFactory()
+    line.snapshot.rule_exits = ["113050.SH"]
+    line.snapshot.save()
+    page = admin_client.get(reverse("admin:positions_targetsnapshot_change", args=[line.snapshot.pk])).content.decode()
+    assert "113050.SH" in page and "南银转债" in page
+    assert '[&quot;113050.SH&quot;]' not in page and '["113050.SH"]' not in page
+
+
 def test_add_api_client_shows_key_once_and_it_works(admin_client, client, rsa_keys):
     response = admin_client.post(
         reverse("admin:positions_apiclient_add"),
@@ -106,7 +119,9 @@ def test_rotate_key_confirms_then_replaces(admin_client, client, make_api_client
 
 def test_download_client_file_is_filled_in(admin_client, make_api_client):
     api_client, key = make_api_client(client_id="jq-dl")
-    response = admin_client.get(reverse("admin:positions_apiclient_client_file", args=[api_client.pk]))
+    response = admin_client.get(
+        reverse("admin:positions_apiclient_client_file", args=[api_client.pk]), {"download": "1"}
+    )
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="jq_qmt_api.py"'
     source = response.content.decode()
@@ -140,3 +155,40 @@ def test_client_file_needs_view_permission(client, make_api_client, django_user_
     client.force_login(staff)
     response = client.get(reverse("admin:positions_apiclient_client_file", args=[api_client.pk]))
     assert response.status_code == 403
+
+
+def test_client_file_uses_public_base_url(admin_client, make_api_client, settings):
+    """With PUBLIC_BASE_URL set the downloaded file talks to it, not to the address the admin browses from."""
+    settings.PUBLIC_BASE_URL = "https://qmt.example.com/sync/"
+    api_client, _ = make_api_client(client_id="jq-pub")
+    url = reverse("admin:positions_apiclient_client_file", args=[api_client.pk])
+    source = admin_client.get(url, {"download": "1"}).content.decode()
+    assert 'API_URL = "https://qmt.example.com/sync"' in source
+    page = admin_client.get(url)
+    assert page.status_code == 200 and "https://qmt.example.com/sync" in page.content.decode()
+    assert b'url-warning' not in page.content
+
+
+@pytest.mark.parametrize(
+    "base", ["", "http://127.0.0.1:8000", "http://192.168.1.20:8000", "http://localhost", "http://[::1]:8000"]
+)
+def test_download_page_warns_when_url_is_not_reachable_from_joinquant(admin_client, make_api_client, settings, base):
+    """A loopback or private address cannot be reached from JoinQuant's cloud: the download page says so."""
+    settings.PUBLIC_BASE_URL = base
+    api_client, _ = make_api_client()
+    page = admin_client.get(reverse("admin:positions_apiclient_client_file", args=[api_client.pk]))
+    assert page.status_code == 200
+    assert b'url-warning' in page.content
+    assert b"PUBLIC_BASE_URL" in page.content
+    assert b"?download=1" in page.content
+
+
+def test_url_reachability_rules():
+    """Public names and addresses pass; loopback, private, link-local and dotless host names do not."""
+    from positions.public_url import url_unreachable_reason
+
+    assert url_unreachable_reason("https://qmt.example.com") is None
+    assert url_unreachable_reason("http://8.8.8.8:8000") is None
+    for url in ("http://127.0.0.1", "http://10.0.0.5", "http://172.16.3.4", "http://169.254.1.1",
+                "http://localhost:8000", "http://testserver", "http://[::1]", "http://[fd00::1]", "not a url"):
+        assert url_unreachable_reason(url), url

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from positions import services
 from positions.models import ApiKey
+from qmtjq.credential_cache import credentials_changed
 
 ALL = "/api/v1/positions/all"
 
@@ -24,7 +25,10 @@ def test_rotation_with_grace_keeps_both_keys_valid_until_the_grace_ends(client, 
     api_client, old = make_api_client()
     new = services.api_client_rotate_key(client=api_client, grace=timedelta(hours=2))
     assert status(client, old) == 200 and status(client, new) == 200
+    # The grace period ends (a raw update stands in for time passing; a row
+    # written behind the services' back must publish the change like they do).
     ApiKey.objects.filter(prefix=old[:10]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    credentials_changed()
     assert status(client, old) == 401 and status(client, new) == 200
     api_client.refresh_from_db()
     assert "expired" in api_client.last_auth_failure
@@ -111,3 +115,18 @@ def test_create_api_client_command_errors(make_api_client, args):
     make_api_client(client_id="x")
     with pytest.raises(CommandError):
         call_command("create_api_client", *args, stdout=StringIO())
+
+
+def test_creating_a_client_logs_a_new_key_not_a_rotation(make_api_client, caplog, client, superuser):
+    """A new client's first key is issued, not rotated: the log says so (command, service and admin)."""
+    caplog.set_level("INFO", logger="positions.services")
+    make_api_client(client_id="jq-new")
+    client.force_login(superuser)
+    client.post(
+        reverse("admin:positions_apiclient_add"),
+        {"name": "admin-made", "client_id": "jq-admin", "enabled": "on", "rate_limit_per_minute": "60"},
+    )
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "rotated" in m]
+    assert any("issued for new client jq-new" in m for m in messages)
+    assert any("issued for new client jq-admin" in m for m in messages)

@@ -14,6 +14,7 @@ register.filter("volume", display.volume)
 register.filter("when", display.when)
 register.filter("duration", display.duration)
 register.filter("plan_text", display.text)
+register.filter("skip_detail", display.skip_detail)
 register.filter("status_word", display.status_word)
 register.filter("order_status", display.order_status)
 

@@ -27,6 +27,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+import qmtjq
 from qmtjq.management.commands import serve as serve_command
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="sends POSIX signals to the server process")
@@ -46,7 +47,7 @@ def _free_port() -> int:
 class Serve:
     """A running `manage.py serve` with its combined output collected in the background."""
 
-    def __init__(self, tmp_path: Path, jobs: str):
+    def __init__(self, tmp_path: Path, jobs: str, **extra_env: str):
         self.port = _free_port()
         self.db_path = tmp_path / "db.sqlite3"
         self.base = f"http://127.0.0.1:{self.port}"
@@ -61,7 +62,9 @@ class Serve:
             QMTJQ_ADMIN_PASSWORD=ADMIN_PASSWORD,
             Q_WORKERS="1",
             PYTHONUNBUFFERED="1",
+            UPDATE_CHECK_STATE_FILE=str(tmp_path / "update_check.json"),
         )
+        env.update(extra_env)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -143,8 +146,8 @@ class Serve:
 def serve(tmp_path):
     started: list[Serve] = []
 
-    def start(jobs: str) -> Serve:
-        s = Serve(tmp_path, jobs)
+    def start(jobs: str, **extra_env: str) -> Serve:
+        s = Serve(tmp_path, jobs, **extra_env)
         started.append(s)
         return s
 
@@ -172,7 +175,10 @@ def _admin_login(server: Serve) -> str:
 @pytest.mark.slow
 @posix_only
 def test_serve_inprocess_end_to_end(serve):
-    server = serve("inprocess")
+    from qmtjq.tests.test_updates import ReleaseServer
+
+    releases = ReleaseServer()  # a local release endpoint announcing a newer version
+    server = serve("inprocess", UPDATE_CHECK_URL=releases.url)
     server.wait_ready()
 
     with server.get("/admin/login/") as resp:
@@ -197,8 +203,17 @@ def test_serve_inprocess_end_to_end(serve):
         time.sleep(0.25)
     assert rows == [(1,)], server.output
 
+    deadline = time.monotonic() + 10
+    while "99.1.0 is available" not in server.output and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with server.get("/admin/login/") as resp:
+        assert f"qmtjq {qmtjq.__version__}" in resp.read().decode("utf-8")  # the admin footer
     assert server.stop() == 0, server.output
+    releases.close()
     out = server.output
+    assert f"qmtjq {qmtjq.__version__}" in out  # the banner
+    assert f"qmtjq 99.1.0 is available (this is {qmtjq.__version__})" in out
+    assert releases.hits == 1
     assert f"http://127.0.0.1:{server.port}/admin/" in out
     assert "Jobs: inprocess" in out
     assert "Database: SQLite" in out

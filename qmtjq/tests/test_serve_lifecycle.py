@@ -50,7 +50,9 @@ def _alive(pid: int) -> bool:
 
 def _group_alive(pgid: int) -> bool:
     out = subprocess.run(["ps", "-A", "-o", "pgid=,stat="], capture_output=True, text=True, check=True).stdout
-    return any(line.split()[0] == str(pgid) and not line.split()[1].startswith("Z") for line in out.splitlines())
+    return any(
+        line.split()[0] == str(pgid) and not line.split()[1].startswith("Z") for line in out.splitlines()
+    )
 
 
 def _wait(predicate, timeout: float) -> bool:
@@ -97,6 +99,8 @@ class Piped:
             START_TIMEOUT,
         )
         assert ok and self.serve.poll() is None, f"serve did not start:\n{self.output()}"
+        web = re.search(r"Web processes: \d+ \(granian, pid (\d+)\)", self.output())
+        self.web = int(web.group(1)) if web else None
         match = re.search(r"django-q2 cluster started \(pid (\d+)\)", self.output())
         return int(match.group(1)) if match else None
 
@@ -105,11 +109,12 @@ class Piped:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        if cluster:
-            try:
-                os.killpg(cluster, signal.SIGKILL)
-            except OSError:
-                pass
+        for group in (cluster, getattr(self, "web", None)):
+            if group:
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except OSError:
+                    pass
 
 
 @pytest.fixture
@@ -133,6 +138,9 @@ def _assert_all_stopped(p: Piped, cluster: int | None, *, serve_exits: bool = Tr
         assert _wait(lambda: not _group_alive(cluster), STOP_TIMEOUT), (
             f"django-q2 cluster processes left behind:\n{p.output()}"
         )
+    web = getattr(p, "web", None)
+    if web:  # granian's main process and its web workers (their own process group)
+        assert _wait(lambda: not _group_alive(web), STOP_TIMEOUT), f"web processes left behind:\n{p.output()}"
     assert "Traceback" not in p.errors.read_text(encoding="utf-8", errors="replace"), p.output()
 
 
@@ -165,6 +173,20 @@ def test_cluster_stops_with_serve(piped, case):
     assert p.serve.returncode == 0, p.output()
 
 
+def test_serve_runs_several_web_processes_by_default(piped):
+    """On Linux the site is served by granian with one worker per CPU, in a process group of its own."""
+    p = piped("off")
+    p.wait_started()
+    assert p.web and _group_alive(p.web), p.output()
+    group = subprocess.run(
+        ["ps", "-A", "-o", "pgid="], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert group.count(str(p.web)) >= 1 + min(os.cpu_count() or 1, 2), p.output()
+    _serve_only(p, signal.SIGINT)
+    _assert_all_stopped(p, None)
+    assert p.serve.returncode == 0, p.output()
+
+
 def test_cluster_stops_when_serve_is_killed(piped):
     """A serve killed outright (SIGKILL, a crash, a parent that dies with it) still takes the cluster with it."""
     p = piped("cluster")
@@ -175,7 +197,9 @@ def test_cluster_stops_when_serve_is_killed(piped):
     _assert_all_stopped(p, cluster, serve_exits=False)
 
 
-@pytest.mark.parametrize("case", ["ctrl-c in the terminal (SIGINT to serve and tee)", "terminal closed (SIGHUP to serve and tee)"])
+@pytest.mark.parametrize(
+    "case", ["ctrl-c in the terminal (SIGINT to serve and tee)", "terminal closed (SIGHUP to serve and tee)"]
+)
 def test_inprocess_serve_stops_from_the_terminal(piped, case):
     """In-process mode (the Windows default) exits cleanly on Ctrl+C or a closed terminal with a dead pipe."""
     p = piped("inprocess")

@@ -15,7 +15,7 @@ def load_settings(**env) -> subprocess.CompletedProcess:
     code = (
         "import json, qmtjq.settings as s; "
         "print(json.dumps({'DEBUG': s.DEBUG, 'DB': s.DATABASES['default'], 'TZ': s.TIME_ZONE, "
-        "'LANG': s.LANGUAGE_CODE, 'TRADING': s.TRADING_ENABLED, 'HOSTS': s.ALLOWED_HOSTS}, default=str))"
+        "'LANG': s.LANGUAGE_CODE, 'LANGUAGE_FROM_BROWSER': getattr(s, 'LANGUAGE_FROM_BROWSER', None), 'TRADING': s.TRADING_ENABLED, 'HOSTS': s.ALLOWED_HOSTS}, default=str))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME", "SYSTEMROOT")}
     # Explicit empty values win over a developer's .env (environ never overrides set variables).
@@ -75,3 +75,14 @@ def test_env_example_lists_every_variable():
     assert used, "found no environment variables at all"
     missing = used - documented
     assert not missing, f"add to .env.example: {sorted(missing)}"
+
+
+def test_favicon_is_served(client, superuser):
+    """Browsers ask for /favicon.ico on every page; it answers with an icon, not a 404 in the log."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    body = b"".join(response) if response.streaming else response.content
+    assert body[:4] == b"\x00\x00\x01\x00"  # the ICO header
+    client.force_login(superuser)
+    assert b'rel="icon"' in client.get("/").content

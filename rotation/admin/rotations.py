@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from execution.admin.base import ConfirmedActionsMixin, _buttons, _pretty_json
 from qmtjq import display
+from qmtjq.admin_widgets import ReadableFieldsMixin
 
 from ..budget import rotation_budget_use
 from ..factorcat import FactorCatError
@@ -27,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 @admin.register(RotationStrategy)
-class RotationStrategyAdmin(SelectionUploadMixin, ConfirmedActionsMixin, admin.ModelAdmin):
+class RotationStrategyAdmin(ReadableFieldsMixin, SelectionUploadMixin, ConfirmedActionsMixin, admin.ModelAdmin):
+    ratio_fields = ("take_profit_ratio", "stop_loss_ratio")
     form = RotationStrategyForm
     list_display = [
         "name",

@@ -388,7 +388,7 @@ def test_strategies_all_stops_on_an_empty_page_and_at_the_cap(fake, monkeypatch)
     assert len(client.strategies_all(limit=10)) == 23
     assert fake.count("GET", "/strategies/") == 4  # the 4th page is empty
 
-    monkeypatch.setattr(factorcat, "MAX_PAGES", 2)
+    monkeypatch.setattr(factorcat.client, "MAX_PAGES", 2)
     assert len(client.strategies_all(limit=10)) == 20
     assert fake.count("GET", "/strategies/") == 6
 

@@ -1,17 +1,16 @@
-"""Paper fills: when a resting limit order fills, and what a fill or a cancel does to the books."""
+"""Paper fills: when a resting limit order fills, and what a fill or a cancel does to the books (in a ledger)."""
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import F
-
 from ...calendar import market_date
-from ...models import BrokerAccount, PaperBook, PaperOrder, PaperPosition, PaperTrade
+from ...models import PaperOrder, PaperTrade
 from ...models.orders import OrderStatus
 from ...planner import Quote
 from ..base import BUY, BrokerEvent
 from .book import PRICE_QUANTUM, ZERO, broker_trade, cents, is_t_plus_zero, locked_today, order_event
 from .fees import commission, stamp_duty, transfer_fee
+from .ledger import PaperLedger
 
 
 def fill_price(order: PaperOrder, quote: Quote | None) -> Decimal | None:
@@ -29,22 +28,15 @@ def fill_price(order: PaperOrder, quote: Quote | None) -> Decimal | None:
     return last if order.price <= last else None
 
 
-def order_fill(
-    account: BrokerAccount,
-    book: PaperBook,
-    order: PaperOrder,
-    price: Decimal,
-    source: str,
-    now: datetime,
-    events: list,
-) -> None:
+def order_fill(ledger: PaperLedger, order: PaperOrder, price: Decimal, source: str, now: datetime) -> None:
+    account, book = ledger.account, ledger.book
     today = market_date(now)
     volume = order.volume - order.traded_volume
     amount = cents(price * volume)
     fee_commission = commission(account, amount)
     fee_transfer = transfer_fee(order.code, amount)
     fee_stamp_duty = ZERO
-    position, _ = PaperPosition.objects.get_or_create(account=account, code=order.code)
+    position = ledger.position_for_change(order.code)
     if order.side == BUY:
         book.frozen_cash -= order.frozen_cash
         book.cash += order.frozen_cash - amount - fee_commission - fee_transfer
@@ -63,9 +55,8 @@ def order_fill(
         position.frozen_volume -= volume
         if position.volume == 0:
             position.avg_price, position.bought_today, position.bought_on = ZERO, 0, None
-    position.save(update_fields=["volume", "avg_price", "bought_today", "bought_on", "frozen_volume"])
 
-    trade = PaperTrade.objects.create(
+    trade = PaperTrade(
         account=account,
         trade_id=f"P{book.next_trade_id}",
         order=order,
@@ -80,6 +71,7 @@ def order_fill(
         fee=fee_commission + fee_stamp_duty + fee_transfer,
         traded_at=now,
     )
+    ledger.trade_added(trade)
     book.next_trade_id += 1
     traded_value = order.traded_price * order.traded_volume + price * volume
     order.traded_volume += volume
@@ -87,35 +79,22 @@ def order_fill(
     order.status = OrderStatus.SUCCEEDED
     order.price_source = source[:16]
     order.updated_at = now
-    order.save(
-        update_fields=[
-            "traded_volume",
-            "traded_price",
-            "status",
-            "frozen_cash",
-            "price_source",
-            "updated_at",
-        ]
-    )
-    events.append(BrokerEvent("trade", trade=broker_trade(trade, order.remark)))
-    events.append(order_event(order))
+    ledger.order_changed(order)
+    ledger.events.append(BrokerEvent("trade", trade=broker_trade(trade, order.remark)))
+    ledger.events.append(order_event(order))
 
 
-def order_finish_unfilled(
-    account: BrokerAccount, book: PaperBook, order: PaperOrder, message: str, now: datetime, events: list
-) -> None:
+def order_finish_unfilled(ledger: PaperLedger, order: PaperOrder, message: str, now: datetime) -> None:
     """Cancel or expire an open order, releasing what it froze."""
+    book = ledger.book
     if order.side == BUY:
         book.frozen_cash -= order.frozen_cash
         book.cash += order.frozen_cash
         order.frozen_cash = ZERO
-    else:
-        remaining = order.volume - order.traded_volume
-        PaperPosition.objects.filter(account=account, code=order.code).update(
-            frozen_volume=F("frozen_volume") - remaining
-        )
+    elif ledger.position(order.code) is not None:
+        ledger.position_for_change(order.code).frozen_volume -= order.volume - order.traded_volume
     order.status = OrderStatus.PART_CANCEL if order.traded_volume else OrderStatus.CANCELED
     order.message = message
     order.updated_at = now
-    order.save(update_fields=["status", "frozen_cash", "message", "updated_at"])
-    events.append(order_event(order))
+    ledger.order_changed(order)
+    ledger.events.append(order_event(order))

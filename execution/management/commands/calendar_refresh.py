@@ -96,21 +96,31 @@ class Command(BaseCommand):
                 source = "exchange_calendars (XSHG)"
         known_until = calendar.calendar_known_until()
         warning = calendar.calendar_warning(today)
+        disagreements = list(getattr(stored, "disagreements", ()))
         if as_json:
             payload = {
                 "source": source,
-                "stored": stored,
+                "stored": int(stored),
                 "known_until": known_until.isoformat() if known_until else None,
                 "warning": warning,
+                "disagreements": disagreements,
             }
             self.stdout.write(json.dumps(payload, ensure_ascii=False))
             return
         self.stdout.write(f"{stored} days added or changed from {source}.")
         self.stdout.write(f"Trading calendar known until: {known_until or 'nothing stored'}.")
+        if disagreements:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Sources disagree on {len(disagreements)} day(s) (noted on each row in admin):"
+                )
+            )
+            for line in disagreements:
+                self.stdout.write(f"  {line}")
         if warning:
             self.stdout.write(self.style.WARNING(f"WARNING: {warning}"))
 
-    def _refresh_from_xtdata(self, start: date, end: date | None) -> int:
+    def _refresh_from_xtdata(self, start: date, end: date | None) -> calendar.CalendarStored:
         try:
             from xtquant import xtdata
         except Exception as exc:  # ImportError, or its Windows-only native parts failing to load

@@ -64,12 +64,13 @@ class Command(BaseCommand):
             quote_source=quote_source,
             config=WorkerConfig(interval=interval),
             say=lambda line: (self.stdout.write(line), self.stdout.flush()),
+            warn=lambda line: (self.stderr.write(line), self.stderr.flush()),
         )
         if dry_run:
             return self._dry_run(worker)
         restore = self._stop_on_ctrl_c(worker.stop_event)
         try:
-            worker.start()
+            worker.start(connect=not once)  # --once connects in run_once: one failure, one line
         except LeaseHeld as exc:
             restore()
             self.stderr.write(str(exc))
@@ -121,11 +122,18 @@ class Command(BaseCommand):
                 stored = calendar.calendar_refresh_from_xtdata()
                 if stored:
                     self.stdout.write(f"trading calendar: {stored} day(s) refreshed from xtdata")
+                for line in getattr(stored, "disagreements", ()):
+                    self.stdout.write(
+                        self.style.WARNING(f"WARNING: trading calendar sources disagree: {line}")
+                    )
             except calendar.CalendarSourceError as exc:
-                self.stderr.write(f"trading calendar not refreshed from xtdata: {exc}")
+                self.stdout.write(
+                    self.style.WARNING(f"WARNING: trading calendar not refreshed from xtdata: {exc}")
+                )
+        # On stdout: stderr carries only the one line that explains a non-zero exit.
         warning = calendar.calendar_warning(timezone.localdate())
         if warning:
-            self.stderr.write(self.style.WARNING(warning))
+            self.stdout.write(self.style.WARNING(f"WARNING: {warning}"))
 
     def _dry_run(self, worker: Worker) -> None:
         try:
@@ -137,13 +145,8 @@ class Command(BaseCommand):
         finally:
             worker.broker.close()
         plan = outcome.plan
-        self.stdout.write(f"dry run: {_plan_summary(plan)}")
-        for order in plan.orders:
-            self.stdout.write(
-                f"  would {order.side} {order.code} {order.volume} @ {order.limit_price} ({order.price_source})"
-            )
-        for skip in plan.skips:
-            self.stdout.write(f"  skip {skip.code}: {skip.reason} {skip.detail}")
+        for line in _dry_run_lines(plan):
+            self.stdout.write(line)
         if plan.status in ("blocked", "hold"):
             sys.exit(EXIT_BLOCKED)
 
@@ -160,22 +163,39 @@ class Command(BaseCommand):
         return lambda: signal.signal(signal.SIGINT, previous)
 
 
-def _plan_summary(plan) -> str:
-    """One line a person reads: what the round would do, and why when it would do nothing."""
+def _dry_run_lines(plan) -> list[str]:
+    """What a person reads: a summary, each planned order (side, code, name, volume, price), each skip and why."""
     from execution.planner import PlanStatus
+    from qmtjq.names import security_names_get
 
     if plan.status is PlanStatus.PLACE:
         sells = sum(1 for o in plan.orders if o.side == "sell")
-        text = (
+        summary = (
             f"would place {len(plan.orders)} order(s) ({sells} sell, {len(plan.orders) - sells} buy), "
             f"value {plan.traded_value:,.2f}"
         )
-    elif plan.status is PlanStatus.CONVERGED:
-        text = "nothing to place: the account matches its target"
     elif plan.status is PlanStatus.HOLD:
-        text = "would wait for approval"
+        summary = f"would wait for approval before placing {len(plan.orders)} order(s)"
+    elif plan.status is PlanStatus.CONVERGED:
+        summary = "nothing to do: the account matches its target"
     else:
-        text = "blocked"
+        summary = "nothing to do: blocked"
     if plan.skips:
-        text += f"; {len(plan.skips)} line(s) skipped"
-    return f"{text}: {plan.message}" if plan.message else text
+        summary += f"; {len(plan.skips)} line(s) skipped"
+    if plan.message and plan.message not in summary:
+        summary += f": {plan.message}"
+    names = security_names_get([o.code for o in plan.orders] + [s.code for s in plan.skips])
+
+    def label(code: str) -> str:
+        return f"{code} {names[code]}" if names.get(code) else code
+
+    lines = [f"dry run: {summary}"]
+    for order in plan.orders:
+        lines.append(
+            f"  would {order.side} {label(order.code)} {order.volume} @ {order.limit_price} "
+            f"(value {order.value:,.2f}, price from {order.price_source})"
+        )
+    for skip in plan.skips:
+        detail = f" ({skip.detail})" if skip.detail and skip.detail != str(skip.reason) else ""
+        lines.append(f"  skip {label(skip.code)}: {skip.reason}{detail}")
+    return lines

@@ -182,6 +182,8 @@ class FakeMiniQmt:
         self.books = {}
         self.clients = []  # sessions attached (connected at some point and not stopped)
         self.connect_result = 0  # what connect() answers; non-zero = MiniQMT refuses
+        self.connects_to_refuse = 0  # refuse this many connects (-1 each), then accept (see refuse_connects)
+        self.connect_attempts = 0
         self.session_ids = []  # every session that connected, in order
         self.calls = []  # (request, calling thread name, session) for every native call
         self.handler_errors = []  # what xttrader's bound handlers raised on the IO thread
@@ -226,6 +228,10 @@ class FakeMiniQmt:
     def reject_next_cancel(self, message="撤单失败"):
         """The next cancel answers -1 and pushes a cancel error."""
         self._cancel_faults.append(message)
+
+    def refuse_connects(self, count):
+        """MiniQMT is still starting: the next `count` connects answer -1, later ones succeed."""
+        self.connects_to_refuse = count
 
     def disconnect(self, *, notify=True):
         """MiniQMT drops every session (it restarts daily); with notify, each gets on_disconnected."""
@@ -325,8 +331,12 @@ class FakeMiniQmt:
     # -- the native client's side ---------------------------------------------
     def attach(self, client):
         with self._lock:
+            self.connect_attempts += 1
             if self.connect_result != 0:
                 return self.connect_result
+            if self.connects_to_refuse > 0:
+                self.connects_to_refuse -= 1
+                return -1
             if any(c.session == client.session for c in self.live_clients()):
                 return -1  # session ids must be unique among concurrent clients
             client.connected = True

@@ -1,10 +1,15 @@
 """`python manage.py serve`: run the whole server side with one command.
 
-On every start: apply migrations, collect static files, create the first
-admin user if there is no superuser, create/update the django-q2 schedules;
-then serve the site with waitress in the foreground and run the jobs
-(`--jobs cluster`: a `manage.py qcluster` child process; `--jobs inprocess`:
-a thread in this process, the only choice on Windows; `--jobs off`).
+On every start: apply migrations (which also creates the database cache
+table), collect static files, create the first admin user if there is no
+superuser, create/update the django-q2 schedules; then serve the site and run
+the jobs (`--jobs cluster`: a `manage.py qcluster` child process; `--jobs
+inprocess`: a thread in this process, the only choice on Windows; `--jobs off`).
+
+The site is served by granian in `--web-workers` processes (a `python -m
+qmtjq.web` child, default on Linux/macOS) or by waitress in this process
+(`--web-server waitress`, one process, default on Windows, where granian
+cannot run more than one worker).
 
 Ctrl+C (SIGINT), SIGTERM, SIGHUP (POSIX) and Ctrl+Break (Windows) stop the
 web server, then the jobs, and exit with status 0. A second signal during
@@ -30,9 +35,11 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.db import connection
 
 import qmtjq
+from qmtjq.console import TolerantStream, framed, silence_broken_streams
 from qmtjq.jobs import InProcessJobRunner
 from qmtjq.schedules import schedules_ensure
 from qmtjq.services import ADMIN_PASSWORD_ENV, admin_user_ensure
+from qmtjq.web_process import GranianProcess, WebServerFailed
 
 logger = logging.getLogger(__name__)
 
@@ -40,62 +47,7 @@ IS_WINDOWS = os.name == "nt"
 JOBS_CLUSTER, JOBS_INPROCESS, JOBS_OFF = "cluster", "inprocess", "off"
 CLUSTER_STOP_TIMEOUT = 20.0  # django-q2 finishes running tasks first; jobs are idempotent if killed
 JOB_LOGGERS = ("django-q", "qmtjq.jobs")  # routine per-task lines; kept at Q_LOG_LEVEL
-
-
-class _TolerantStream:
-    """A console stream whose reader may vanish (`serve | tee log` after Ctrl+C, a closed terminal).
-
-    A failed write marks the stream broken and later writes are dropped, so
-    shutting down the web server, the workers and the cluster is never cut
-    short by an error about printing "Stopping…".
-    """
-
-    def __init__(self, stream):
-        self._stream = stream
-        self.broken = False
-
-    def write(self, text: str) -> int:
-        if not self.broken:
-            try:
-                self._stream.write(text)
-            except (OSError, ValueError):
-                self.broken = True
-        return len(text)
-
-    def flush(self) -> None:
-        if not self.broken:
-            try:
-                self._stream.flush()
-            except (OSError, ValueError):
-                self.broken = True
-
-    def isatty(self) -> bool:
-        try:
-            return self._stream.isatty()
-        except (OSError, ValueError):
-            return False
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-def _silence_broken_streams(*streams) -> None:
-    """Point a dead stdout/stderr at the null device, so Python's exit-time flush cannot fail loudly."""
-    for stream in streams:
-        if not getattr(stream, "broken", False):
-            continue
-        try:
-            fileno = stream._stream.fileno()
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fileno)
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):
-            pass
-
-
-def _framed(lines: list[str]) -> str:
-    rule = "=" * 72
-    return "\n".join([rule, *(f"  {line}" if line else "" for line in lines), rule])
+WEB_GRANIAN, WEB_WAITRESS = "granian", "waitress"
 
 
 class Command(BaseCommand):
@@ -107,7 +59,25 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
         parser.add_argument("--port", type=int, default=8000, help="Port to listen on (default 8000).")
-        parser.add_argument("--threads", type=int, default=8, help="Web server worker threads (default 8).")
+        parser.add_argument("--threads", type=int, default=8, help="Threads per web process (default 8).")
+        parser.add_argument(
+            "--web-workers",
+            type=int,
+            default=None,
+            help=(
+                "Web server processes (default: the number of CPUs with granian, 1 with waitress). "
+                "Rate limits, replay protection and caches are shared through the database or Redis."
+            ),
+        )
+        parser.add_argument(
+            "--web-server",
+            choices=[WEB_GRANIAN, WEB_WAITRESS],
+            default=WEB_WAITRESS if IS_WINDOWS else WEB_GRANIAN,
+            help=(
+                "'granian' = several web processes (default on Linux/macOS); 'waitress' = one process, "
+                "threads only (default on Windows, where granian runs a single worker)."
+            ),
+        )
         parser.add_argument(
             "--jobs",
             choices=[JOBS_CLUSTER, JOBS_INPROCESS, JOBS_OFF],
@@ -136,7 +106,20 @@ class Command(BaseCommand):
         )
 
     # --- main --------------------------------------------------------------
-    def handle(self, *args, host, port, threads, jobs, workers, jobs_log_level, verbosity, **options):
+    def handle(
+        self,
+        *args,
+        host,
+        port,
+        threads,
+        web_workers,
+        web_server,
+        jobs,
+        workers,
+        jobs_log_level,
+        verbosity,
+        **options,
+    ):
         if jobs == JOBS_CLUSTER and IS_WINDOWS:
             raise CommandError(
                 "--jobs cluster is not supported on Windows (django-q2's cluster needs fork and SIGALRM); "
@@ -144,8 +127,9 @@ class Command(BaseCommand):
             )
         if threads < 1:
             raise CommandError("--threads must be at least 1")
-        self.stdout = OutputWrapper(_TolerantStream(self.stdout._out))
-        self.stderr = OutputWrapper(_TolerantStream(self.stderr._out))
+        web_workers = self._web_workers(web_server=web_server, web_workers=web_workers)
+        self.stdout = OutputWrapper(TolerantStream(self.stdout._out))
+        self.stderr = OutputWrapper(TolerantStream(self.stderr._out))
         self.stderr.style_func = self.style.ERROR
         self._jobs_log_level(jobs_log_level)
         self._stopping = False
@@ -156,19 +140,30 @@ class Command(BaseCommand):
         self._runner: InProcessJobRunner | None = None
         self._workers = None
         server = None
+        failed = ""
         previous_handlers = self._install_signal_handlers()
         try:
             self._prepare(verbosity=verbosity)
-            server = self._create_server(host=host, port=port, threads=threads)
-            self._print_banner(server=server, host=host, threads=threads, jobs=jobs)
+            if web_server == WEB_GRANIAN:
+                server = GranianProcess(host=host, port=port, workers=web_workers, threads=threads)
+                server.start()
+            else:
+                server = self._create_server(host=host, port=port, threads=threads)
+            self._print_banner(server=server, host=host, threads=threads, jobs=jobs, web_workers=web_workers)
             self._start_jobs(jobs)
             if workers:
                 self._start_workers()
+            if isinstance(server, GranianProcess):
+                server.wait_ready()  # the jobs start meanwhile
             self._print_ready(server=server, host=host)
             self._start_update_check()
-            server.run()  # returns after Ctrl+C / SIGTERM (waitress catches the interrupt)
+            code = server.run()  # returns after Ctrl+C / SIGTERM (waitress catches the interrupt)
+            if web_server == WEB_GRANIAN and not self._stopping:
+                failed = f"The web server stopped by itself (exit code {code}); stopping everything."
         except KeyboardInterrupt:
             pass
+        except WebServerFailed as exc:
+            failed = str(exc)
         finally:
             self._stopping = True
             if server is not None:
@@ -178,7 +173,28 @@ class Command(BaseCommand):
             self._restore_signal_handlers(previous_handlers)
         self.stdout.write("Stopped. / 已停止。")
         self.stdout.flush()
-        _silence_broken_streams(self.stdout._out, self.stderr._out)
+        silence_broken_streams(self.stdout._out, self.stderr._out)
+        if failed:
+            raise CommandError(failed)
+
+    @staticmethod
+    def _web_workers(*, web_server: str, web_workers: int | None) -> int:
+        if web_server == WEB_WAITRESS:
+            if web_workers not in (None, 1):
+                raise CommandError(
+                    "--web-server waitress runs one process; use --web-server granian for more"
+                )
+            return 1
+        if web_workers is None:
+            web_workers = os.cpu_count() or 1
+        if web_workers < 1:
+            raise CommandError("--web-workers must be at least 1")
+        if IS_WINDOWS and web_workers > 1:  # pragma: no cover - Windows only
+            logger.warning(
+                "granian runs a single web worker on Windows; --web-workers %d becomes 1", web_workers
+            )
+            web_workers = 1
+        return web_workers
 
     @staticmethod
     def _jobs_log_level(level: str | None) -> None:
@@ -226,12 +242,16 @@ class Command(BaseCommand):
             shown = f"[{shown}]"
         return f"http://{shown}:{server.effective_port}"
 
-    def _print_banner(self, *, server, host: str, threads: int, jobs: str) -> None:
+    def _print_banner(self, *, server, host: str, threads: int, jobs: str, web_workers: int) -> None:
         base = self._base_url(server=server, host=host)
         self.stdout.write(
             f"qmtjq {qmtjq.__version__} is serving at {base}/  "
             f"(listening on {host}:{server.effective_port}, {threads} threads, pid {os.getpid()})"
         )
+        if isinstance(server, GranianProcess):
+            self.stdout.write(f"Web processes: {web_workers} (granian, pid {server.process.pid})")
+        else:
+            self.stdout.write("Web processes: 1 (waitress, in this process)")
         self.stdout.write(f"Jobs: {jobs}")
         self.stdout.write(f"Database: {self._database_description()}")
         self.stdout.flush()
@@ -243,7 +263,7 @@ class Command(BaseCommand):
         if self._admin_notice:
             lines += ["", *self._admin_notice.splitlines()]
         lines += ["", "Press Ctrl+C to stop. / 按 Ctrl+C 停止。"]
-        self.stdout.write(_framed(lines), self.style.WARNING if self._admin_password_shown else None)
+        self.stdout.write(framed(lines), self.style.WARNING if self._admin_password_shown else None)
         self.stdout.flush()
 
     def _start_update_check(self) -> None:
@@ -255,7 +275,7 @@ class Command(BaseCommand):
 
         def say(notice) -> None:
             self.stdout.write(
-                _framed(
+                framed(
                     [
                         f"qmtjq {notice.version} is available (this is {qmtjq.__version__}).",
                         f"有新版本 qmtjq {notice.version}（当前 {qmtjq.__version__}）。",
@@ -366,7 +386,9 @@ class Command(BaseCommand):
         checker = getattr(self, "_update_checker", None)
         if checker is not None:
             checker.stop()
-        if server is not None:
+        if isinstance(server, GranianProcess):
+            server.stop(force=lambda: self._force_stop)
+        elif server is not None:
             try:
                 server.task_dispatcher.shutdown(timeout=5)
             except Exception:  # already shut down by waitress
