@@ -5,6 +5,8 @@ broker never sees an order twice, nothing goes above target, and the server's mi
 the broker's orders."""
 
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,21 +81,29 @@ class LivePC:
             text=True,
         )
 
-    def run(self, *args: str, die_at: str = "", until=None, fill: bool = True, timeout: float = 25):
-        """Run the PC while the stand-in market fills open orders; kill it once `until()` holds.
-        Returns (exit code, output)."""
+    def run(
+        self,
+        *args: str,
+        die_at: str = "",
+        until=None,
+        kill_on_order: bool = False,
+        timeout: float = 25,
+    ):
+        """Run the PC while the stand-in market fills open orders; kill it once `until()` holds, or (with
+        kill_on_order) as soon as the broker accepted its first order. Returns (exit code, output)."""
         process = self.start(*args, die_at=die_at)
+        if kill_on_order:
+            self.terminal_server.on_order = lambda order: process.kill()
         deadline = time.monotonic() + timeout
         try:
             while process.poll() is None and time.monotonic() < deadline:
-                if fill:
-                    fill_open_orders(self.terminal)
+                fill_open_orders(self.terminal)
                 if until is not None and until():
                     process.kill()
                     break
                 time.sleep(0.1)
         finally:
-            if process.poll() is None and until is None and time.monotonic() >= deadline:
+            if process.poll() is None:
                 process.kill()
             output, _ = process.communicate(timeout=10)
         return process.returncode, output
@@ -137,3 +147,52 @@ def test_remote_pc_converges_through_the_genuine_xttrader(pc):
     assert code == 0 and "converged" in output and "still queued" not in output, output
     assert [(o.stock_code, o.order_volume) for o in pc.terminal.orders("X1")] == [("600000.SH", 500)], output
     assert_once_at_target(pc)
+
+
+def assert_mirror_complete(pc) -> None:
+    """Every order on the PC's ledger reached the server, with its final status: the queue was flushed."""
+    with sqlite3.connect(pc.db) as db:
+        local = dict(db.execute("select key, status from execution_order").fetchall())
+        fills = db.execute("select count(*) from execution_fill").fetchone()[0]
+    assert dict(Order.objects.values_list("key", "status")) == local
+    assert Fill.objects.count() == fills
+
+
+def restart_converges(pc) -> None:
+    code, output = pc.run("--once", "--timeout", "20")
+    assert code == 0 and "converged" in output and "still queued" not in output, output
+    assert_once_at_target(pc)
+    assert_mirror_complete(pc)
+
+
+def test_kill_after_storing_before_sending(pc):
+    """Killed with the order stored on the PC, not sent: the restart sends one (a new key), never two."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    code, output = pc.run(die_at="before_send")
+    assert code == -signal.SIGKILL, output
+    assert pc.terminal.orders("X1") == []
+    restart_converges(pc)
+    assert len(pc.terminal.orders("X1")) == 1
+    assert Order.objects.filter(status=OrderStatus.NOT_SENT).count() == 1
+
+
+def test_kill_after_the_broker_accepted_before_the_answer(pc):
+    """Killed once MiniQMT took the order, before the PC heard back: the restart links it by its remark."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    code, output = pc.run(kill_on_order=True)
+    assert code == -signal.SIGKILL, output
+    (accepted,) = pc.terminal.orders("X1")
+    restart_converges(pc)
+    assert [o.order_id for o in pc.terminal.orders("X1")] == [accepted.order_id]
+    assert Order.objects.get().broker_order_id == accepted.order_id
+
+
+def test_kill_before_the_report_went_out(pc):
+    """Killed with the order placed (and filled) before the server heard of it: reported after restart."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    code, output = pc.run(die_at="before_report")
+    assert code == -signal.SIGKILL, output
+    assert len(pc.terminal.orders("X1")) == 1
+    assert not Order.objects.filter(broker_order_id__isnull=False).exists()
+    restart_converges(pc)
+    assert len(pc.terminal.orders("X1")) == 1

@@ -82,14 +82,13 @@ class TerminalServer:
                     peer.reply(None)
                     continue
                 if method == "order_stock":
+                    hook, self.on_order = self.on_order, None
                     before = {o.order_id for o in terminal.orders(args[1].m_strAccountID)}
+                    peer.muted = hook is not None  # the answer and the pushes never reach the PC
                     terminal.order_stock(peer, *args)
-                    new = [o for o in terminal.orders(args[1].m_strAccountID) if o.order_id not in before]
-                    hook = self.on_order
-                    if new and hook is not None:
-                        self.on_order = None
-                        peer.muted = True
-                        hook(new[0])
+                    if hook is not None:
+                        new = [o for o in terminal.orders(args[1].m_strAccountID) if o.order_id not in before]
+                        hook(new[0] if new else None)
                         return
                     peer.reply(None)
                     continue
