@@ -158,10 +158,10 @@ def assert_mirror_complete(pc) -> None:
     assert Fill.objects.count() == fills
 
 
-def restart_converges(pc) -> None:
+def restart_converges(pc, *, target: int = 500) -> None:
     code, output = pc.run("--once", "--timeout", "20")
     assert code == 0 and "converged" in output and "still queued" not in output, output
-    assert_once_at_target(pc)
+    assert_once_at_target(pc, target=target)
     assert_mirror_complete(pc)
 
 
@@ -196,3 +196,24 @@ def test_kill_before_the_report_went_out(pc):
     assert not Order.objects.filter(broker_order_id__isnull=False).exists()
     restart_converges(pc)
     assert len(pc.terminal.orders("X1")) == 1
+
+
+def test_killed_at_each_step_while_the_target_moves(pc):
+    """New targets arrive between kills; each run dies at another step (order stored, order at the broker,
+    trade done). Run to the end: one order per remark at the broker, at the last target, all mirrored."""
+
+    def local_orders() -> int:
+        with sqlite3.connect(pc.db) as db:
+            return db.execute("select count(*) from execution_order").fetchone()[0]
+
+    steps = (
+        (1000, local_orders),
+        (2000, lambda: len(pc.terminal.orders("X1"))),
+        (3000, lambda: len(pc.terminal.books["X1"].trades)),
+    )
+    for volume, count in steps:
+        upload_target("S", [("600000.SH", volume, "10")])
+        before = count()
+        code, output = pc.run(until=lambda: count() > before)  # noqa: B023 (called within this turn)
+        assert code == -signal.SIGKILL, output
+    restart_converges(pc, target=1500)
