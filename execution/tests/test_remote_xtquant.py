@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 BASE_DIR = Path(__file__).resolve().parents[2]
 USERDATA = r"D:\国金QMT交易端\userdata_mini"
 OPEN = (48, 49, 50, 55)
+KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 1  # exit code of a killed PC (Windows: 1)
 
 
 @pytest.fixture
@@ -169,7 +170,7 @@ def test_kill_after_storing_before_sending(pc):
     """Killed with the order stored on the PC, not sent: the restart sends one (a new key), never two."""
     upload_target("S", [("600000.SH", 1000, "10")])
     code, output = pc.run(die_at="before_send")
-    assert code == -signal.SIGKILL, output
+    assert code == KILLED, output
     assert pc.terminal.orders("X1") == []
     restart_converges(pc)
     assert len(pc.terminal.orders("X1")) == 1
@@ -180,7 +181,7 @@ def test_kill_after_the_broker_accepted_before_the_answer(pc):
     """Killed once MiniQMT took the order, before the PC heard back: the restart links it by its remark."""
     upload_target("S", [("600000.SH", 1000, "10")])
     code, output = pc.run(kill_on_order=True)
-    assert code == -signal.SIGKILL, output
+    assert code == KILLED, output
     (accepted,) = pc.terminal.orders("X1")
     restart_converges(pc)
     assert [o.order_id for o in pc.terminal.orders("X1")] == [accepted.order_id]
@@ -191,7 +192,7 @@ def test_kill_before_the_report_went_out(pc):
     """Killed with the order placed (and filled) before the server heard of it: reported after restart."""
     upload_target("S", [("600000.SH", 1000, "10")])
     code, output = pc.run(die_at="before_report")
-    assert code == -signal.SIGKILL, output
+    assert code == KILLED, output
     assert len(pc.terminal.orders("X1")) == 1
     assert not Order.objects.filter(broker_order_id__isnull=False).exists()
     restart_converges(pc)
@@ -215,5 +216,5 @@ def test_killed_at_each_step_while_the_target_moves(pc):
         upload_target("S", [("600000.SH", volume, "10")])
         before = count()
         code, output = pc.run(until=lambda: count() > before)  # noqa: B023 (called within this turn)
-        assert code == -signal.SIGKILL, output
+        assert code == KILLED, output
     restart_converges(pc, target=1500)
