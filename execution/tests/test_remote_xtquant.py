@@ -199,6 +199,16 @@ def test_kill_before_the_report_went_out(pc):
     assert len(pc.terminal.orders("X1")) == 1
 
 
+def test_kill_after_the_server_stored_a_report_the_pc_never_marked_sent(pc):
+    """Killed between the server's answer and the PC's bookkeeping: the report goes again, stored once."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    code, output = pc.run(die_at="after_report")
+    assert code == KILLED, output
+    assert Fill.objects.count() == 1
+    restart_converges(pc)
+    assert Order.objects.count() == 1 and Fill.objects.count() == 1
+
+
 def test_killed_at_each_step_while_the_target_moves(pc):
     """New targets arrive between kills; each run dies at another step (order stored, order at the broker,
     trade done). Run to the end: one order per remark at the broker, at the last target, all mirrored."""

@@ -6,7 +6,7 @@ process, `python -m execution.tests.xt_stub.remote <manage.py args>` loads the g
 the xtpythonclient stand-in whose terminal is a `RemoteTerminal`: every native call is forwarded, every
 answer and push comes back on the socket. The PC can be killed at any step and started again.
 
-PC environment: XT_STUB_TERMINAL=host:port (required); XT_STUB_DIE_AT=before_send | before_report
+PC environment: XT_STUB_TERMINAL=host:port (required); XT_STUB_DIE_AT=before_send | before_report | after_report
 kills the PC (SIGKILL to itself) the first time it reaches that step.
 """
 
@@ -251,6 +251,18 @@ def _patch_pc(die_at):
             if any(order.get("broker_order_id") for order in body.get("orders", [])):
                 _die()  # the broker has the order; the server has not heard of it
             return real_report(self, body)
+
+        ServerClient.report = report
+    elif die_at == "after_report":
+        from execution.remote.client import ServerClient
+
+        real_report = ServerClient.report
+
+        def report(self, body):
+            answer = real_report(self, body)
+            if any(order.get("fills") or order.get("filled_volume") for order in body.get("orders", [])):
+                _die()  # the server stored the fill; the PC never marked the report sent
+            return answer
 
         ServerClient.report = report
 
