@@ -244,8 +244,8 @@ def coded_text(*, templates: dict, text_code: object, params: object, stored: ob
     reader's number formats; the stored English (through `text`) when the code or parameters are unusable."""
     from execution.planner.texts import MONEY_PARAMS, PERCENT_PARAMS, PRICE_PARAMS, VOLUME_PARAMS
 
-    template = templates.get(text_code or "") if isinstance(text_code, str) else None
-    if template is None or not isinstance(params, dict):
+    parts = [templates.get(part) for part in text_code.split("+")] if isinstance(text_code, str) else [None]
+    if None in parts or not isinstance(params, dict):
         return text(stored)
     shown = {}
     for key, value in params.items():
@@ -262,7 +262,7 @@ def coded_text(*, templates: dict, text_code: object, params: object, stored: ob
         else:
             shown[key] = value
     try:
-        return _(template) % shown
+        return "; ".join(_(template) % shown for template in parts)
     except (KeyError, TypeError, ValueError):
         return str(stored or "")
 
@@ -297,6 +297,19 @@ def round_message(round_) -> str:
     if not isinstance(coded, dict):
         return text(stored)
     return coded_text(templates=ROUND_TEXTS, text_code=coded.get("text"), params=coded.get("params"), stored=stored)
+
+
+def decision_reason(row: dict) -> str:
+    """A rotation decision row's reason in the reader's language: from its text code and parameters
+    (rows stored since reasons carry codes), else from the stored English reason."""
+    from rotation.texts import ROTATION_TEXTS
+
+    if not isinstance(row, dict):
+        return ""
+    return coded_text(
+        templates=ROTATION_TEXTS, text_code=row.get("text"), params=row.get("params"),
+        stored=row.get("reason", ""), code=row.get("code"),
+    )
 
 
 ROUND_STATUS_KEYS = {

@@ -60,8 +60,17 @@ def skip_text(text: str, **params) -> tuple[str, dict]:
     return SKIP_TEXTS[text] % safe, safe
 
 
-def round_text(text: str, **params) -> tuple[str, dict]:
-    """(the English message, {"text": code, "params": JSON-safe parameters}) for a round message."""
+def coded(templates: dict, text: str, **params) -> tuple[str, dict]:
+    """(the English, {"text": code, "params": JSON-safe parameters}) for a text of `templates`.
+
+    "a+b" joins two texts of the same parameters with "; " (e.g. a reason and a note on it).
+    """
     safe = {key: _json_safe(value) for key, value in params.items()}
-    english = ROUND_TEXTS[text] % {key: _english(key, value) for key, value in safe.items()}
+    english_params = {key: _english(key, value) for key, value in safe.items()}
+    english = "; ".join(templates[part] % english_params for part in text.split("+"))
     return english, {"text": text, "params": safe}
+
+
+def round_text(text: str, **params) -> tuple[str, dict]:
+    """(the English message, {"text": code, "params": ...}) for a round message (Round.message_params)."""
+    return coded(ROUND_TEXTS, text, **params)
