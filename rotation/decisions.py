@@ -125,7 +125,7 @@ def decide(
     amount_per_bond: Decimal | None,
     cash: Decimal,
     fee_rate: Decimal = Decimal("0.0005"),
-    cooling: dict[str, str] | None = None,
+    cooling: dict[str, str | tuple[str, dict]] | None = None,
     budget: Decimal | None = None,
     held_costs: dict[str, Decimal] | None = None,
 ) -> Decision:
@@ -192,7 +192,8 @@ def decide(
             decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, "excluded"))
             continue
         if code in cooling:
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, cooling[code]))
+            reason, coded = cooling[code] if isinstance(cooling[code], tuple) else (cooling[code], {})
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, reason, coded=coded))
             continue
         if instrument_class(code) is not InstrumentClass.CONVERTIBLE_BOND:
             decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, "not_cb"))

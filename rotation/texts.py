@@ -24,6 +24,8 @@ ROTATION_TEXTS = {
     "cash_short_lots": "not enough cash for 10 bonds",
     "budget_short_lots": "not enough budget for 10 bonds",
     "rank": "rank %(rank)s",
+    "cooldown_take_profit": "take-profit sold it on %(day)s: not bought back within %(days)s trading day(s) (cooldown)",
+    "cooldown_stop_loss": "stop-loss sold it on %(day)s: not bought back within %(days)s trading day(s) (cooldown)",
 }
 
 

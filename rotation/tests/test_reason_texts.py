@@ -71,3 +71,14 @@ def test_rotation_page_shows_reasons_in_the_readers_language(user_client, rotati
                        "reason": "stored english", "text": "ranked_beyond_top", "params": {"n": 3}}])
     html = user_client.get(reverse("rotation:rotation-list"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
     assert cells(row_of(html, "113050.SH", table="decision"))[-1] == expected
+
+
+def test_cooldown_reason_is_coded_and_renders_in_chinese():
+    from rotation.texts import rotation_text
+
+    cooling = {"123001.SZ": rotation_text("cooldown_take_profit", day="2026-12-01", days=2)}
+    rows = {row["code"]: row for row in (r.as_dict() for r in _decision(cooling=cooling).rows)}
+    row = rows["123001.SZ"]
+    assert row["reason"] == "take-profit sold it on 2026-12-01: not bought back within 2 trading day(s) (cooldown)"
+    with translation.override("zh-hans"):
+        assert display.decision_reason(row) == "止盈已于 2026-12-01 卖出：2 个交易日内不买回（冷却期）"
