@@ -239,15 +239,13 @@ def text(stored: object) -> str:
     return raw
 
 
-def skip_detail(skip: dict) -> str:
-    """A round's skipped line in the reader's language: from its text code and parameters when it
-    has them (rows written since skips carry codes), else from the stored English text."""
-    from execution.planner.texts import MONEY_PARAMS, PRICE_PARAMS, SKIP_TEXTS, VOLUME_PARAMS
+def coded_text(*, templates: dict, text_code: object, params: object, stored: object, code: str | None = None) -> str:
+    """A text stored as a code + parameters (execution.planner.texts), in the reader's language with the
+    reader's number formats; the stored English (through `text`) when the code or parameters are unusable."""
+    from execution.planner.texts import MONEY_PARAMS, PERCENT_PARAMS, PRICE_PARAMS, VOLUME_PARAMS
 
-    stored = skip.get("detail", "") if isinstance(skip, dict) else ""
-    template = SKIP_TEXTS.get(skip.get("text") or "") if isinstance(skip, dict) else None
-    params = skip.get("params") if isinstance(skip, dict) else None
-    if template is None or not isinstance(params, dict):
+    parts = [templates.get(part) for part in text_code.split("+")] if isinstance(text_code, str) else [None]
+    if None in parts or not isinstance(params, dict):
         return text(stored)
     shown = {}
     for key, value in params.items():
@@ -256,13 +254,62 @@ def skip_detail(skip: dict) -> str:
         elif key in MONEY_PARAMS:
             shown[key] = money(value)
         elif key in PRICE_PARAMS:
-            shown[key] = price(value, skip.get("code"))
+            shown[key] = price(value, code)
+        elif key in PERCENT_PARAMS:
+            shown[key] = percent(value, 1)
+        elif key == "at":
+            shown[key] = _moment(value)
         else:
             shown[key] = value
     try:
-        return _(template) % shown
+        return "; ".join(_(template) % shown for template in parts)
     except (KeyError, TypeError, ValueError):
-        return stored
+        return str(stored or "")
+
+
+def _moment(value) -> str:
+    try:
+        return when(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def skip_detail(skip: dict) -> str:
+    """A round's skipped line in the reader's language: from its text code and parameters when it
+    has them (rows written since skips carry codes), else from the stored English text."""
+    from execution.planner.texts import SKIP_TEXTS
+
+    if not isinstance(skip, dict):
+        return ""
+    return coded_text(
+        templates=SKIP_TEXTS, text_code=skip.get("text"), params=skip.get("params"),
+        stored=skip.get("detail", ""), code=skip.get("code"),
+    )
+
+
+def round_message(round_) -> str:
+    """A round's message in the reader's language: from Round.message_params when the row has them
+    (rows written since round messages carry codes), else from the stored English text."""
+    from execution.planner.texts import ROUND_TEXTS
+
+    coded = getattr(round_, "message_params", None) or {}
+    stored = getattr(round_, "message", "")
+    if not isinstance(coded, dict):
+        return text(stored)
+    return coded_text(templates=ROUND_TEXTS, text_code=coded.get("text"), params=coded.get("params"), stored=stored)
+
+
+def decision_reason(row: dict) -> str:
+    """A rotation decision row's reason in the reader's language: from its text code and parameters
+    (rows stored since reasons carry codes), else from the stored English reason."""
+    from rotation.texts import ROTATION_TEXTS
+
+    if not isinstance(row, dict):
+        return ""
+    return coded_text(
+        templates=ROTATION_TEXTS, text_code=row.get("text"), params=row.get("params"),
+        stored=row.get("reason", ""), code=row.get("code"),
+    )
 
 
 ROUND_STATUS_KEYS = {

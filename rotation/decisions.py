@@ -12,6 +12,8 @@ from decimal import ROUND_FLOOR, Decimal
 from execution.planner import Quote
 from positions.codes import InstrumentClass, instrument_class
 
+from .texts import rotation_text
+
 BOND_LOT = 10
 ZERO = Decimal(0)
 
@@ -40,9 +42,11 @@ class Row:
     reason: str
     price: Decimal | None = None
     notify: bool = False  # a skip the user should hear about (suspended, limit-up)
+    coded: dict = field(default_factory=dict)  # {"text": code, "params": {...}} of the reason (rotation.texts)
 
     def as_dict(self) -> dict:
         return {
+            **self.coded,
             "code": self.code,
             "name": self.name,
             "action": str(self.action),
@@ -50,6 +54,11 @@ class Row:
             "reason": self.reason,
             "price": str(self.price) if self.price is not None else None,
         }
+
+
+def _row(code: str, name: str, action: Action, volume: int, text: str, price=None, *, notify=False, **params) -> Row:
+    reason, coded = rotation_text(text, **params)
+    return Row(code, name, action, volume, reason, price, notify=notify, coded=coded)
 
 
 class BudgetUnknown(ValueError):
@@ -116,7 +125,7 @@ def decide(
     amount_per_bond: Decimal | None,
     cash: Decimal,
     fee_rate: Decimal = Decimal("0.0005"),
-    cooling: dict[str, str] | None = None,
+    cooling: dict[str, str | tuple[str, dict]] | None = None,
     budget: Decimal | None = None,
     held_costs: dict[str, Decimal] | None = None,
 ) -> Decision:
@@ -153,7 +162,7 @@ def decide(
         volume = held[code]
         price = _price(code, quotes, None)
         if code in kept_codes:
-            decision.rows.append(Row(code, names.get(code, ""), Action.KEEP, volume, "still selected", price))
+            decision.rows.append(_row(code, names.get(code, ""), Action.KEEP, volume, "still_selected", price))
             decision.target[code] = volume
             if price:
                 decision.prices[code] = price
@@ -161,15 +170,16 @@ def decide(
         if code in excluded:
             reason = "excluded"
         elif code in over_cap:
-            reason = f"ranked beyond the top {top_n}"
+            reason = "ranked_beyond_top"
         else:
-            reason = "left the selection"
+            reason = "left_selection"
         quote = quotes.get(code)
         if quote is not None and quote.suspended:
-            reason += "; suspended now, the worker sells when it trades again"
+            reason += "+sells_when_trading"
         elif price:
             proceeds += price * volume  # expected proceeds count toward the new buys
-        decision.rows.append(Row(code, names.get(code, ""), Action.SELL, volume, reason, price))
+        params = {"n": top_n} if reason.startswith("ranked_beyond_top") else {}
+        decision.rows.append(_row(code, names.get(code, ""), Action.SELL, volume, reason, price, **params))
 
     # New buys in rank order.
     slots = top_n - len(kept_codes)
@@ -179,24 +189,25 @@ def decide(
         if code in held:
             continue
         if code in excluded:
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "excluded"))
+            decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, "excluded"))
             continue
         if code in cooling:
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, cooling[code]))
+            reason, coded = cooling[code] if isinstance(cooling[code], tuple) else (cooling[code], {})
+            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, reason, coded=coded))
             continue
         if instrument_class(code) is not InstrumentClass.CONVERTIBLE_BOND:
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "not a convertible bond"))
+            decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, "not_cb"))
             continue
         quote = quotes.get(code)
         if quote is not None and quote.suspended:
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "suspended", notify=True))
+            decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, "suspended", notify=True))
             continue
         price = _price(code, quotes, candidate.price)
         if price is None:
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "no price", notify=True))
+            decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, "no_price", notify=True))
             continue
         if quote is not None and quote.up_stop is not None and quote.last and quote.last >= quote.up_stop:
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, "at limit-up", price, notify=True))
+            decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, "at_limit_up", price, notify=True))
             continue
         buyable.append((candidate, price))
 
@@ -210,22 +221,22 @@ def decide(
     for index, (candidate, price) in enumerate(buyable):
         code = candidate.code
         if index >= len(wanted):
-            reason = f"top {top_n} already held" if slots <= 0 else f"beyond the top {top_n}"
-            decision.rows.append(Row(code, candidate.name, Action.SKIP, 0, reason, price))
+            reason = "top_held" if slots <= 0 else "beyond_top"
+            decision.rows.append(_row(code, candidate.name, Action.SKIP, 0, reason, price, n=top_n))
             continue
         if sizing == "fixed" and money < per_bond:
             decision.rows.append(
-                Row(code, candidate.name, Action.SKIP, 0, f"not enough {short} for the fixed amount", price)
+                _row(code, candidate.name, Action.SKIP, 0, f"{short}_short_fixed", price)
             )
             continue
         volume = lots_for(min(per_bond, money), price, fee_rate)
         if volume <= 0:
             decision.rows.append(
-                Row(code, candidate.name, Action.SKIP, 0, f"not enough {short} for 10 bonds", price)
+                _row(code, candidate.name, Action.SKIP, 0, f"{short}_short_lots", price)
             )
             continue
         money -= volume * price * (1 + fee_rate)
-        decision.rows.append(Row(code, candidate.name, Action.BUY, volume, f"rank {candidate.rank}", price))
+        decision.rows.append(_row(code, candidate.name, Action.BUY, volume, "rank", price, rank=candidate.rank))
         decision.target[code] = volume
         decision.prices[code] = price
     return decision

@@ -23,6 +23,7 @@ from execution.calendar import market_date
 from execution.models import AccountState, Holding, Subscription
 from execution.selectors_status import held_rounds
 from positions.models import TargetLine
+from qmtjq import display
 
 from .budget import budget_use
 from .models import RotationRun, RotationStrategy, Selection, TpSlEvent
@@ -98,7 +99,7 @@ def decision_rows(decision: object) -> list[dict]:
                 "action": action,
                 "action_label": ACTION_LABELS.get(action, action),
                 "volume": row.get("volume"),
-                "reason": str(row.get("reason") or ""),
+                "reason": display.decision_reason(row),  # in the reader's language
                 "price": row.get("price"),
             }
         )

@@ -92,11 +92,11 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("message"), ordering="message")
     def short_message(self, obj):
-        return Truncator(display.text(obj.message)).chars(80)
+        return Truncator(display.round_message(obj)).chars(80)
 
     @admin.display(description=_("message"))
     def message_shown(self, obj):
-        return display.text(obj.message) or "—"
+        return display.round_message(obj) or "—"
 
     # The same tables as the round page, so a trader reads a round one way everywhere.
     @staticmethod

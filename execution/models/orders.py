@@ -53,6 +53,9 @@ class Round(models.Model):
     skips = models.JSONField(_("skipped lines"), default=list)  # [{code, reason, detail, volume}]
     planned = models.JSONField(_("planned orders"), default=list)  # held rounds keep their plan here
     message = models.TextField(_("message"), blank=True)
+    # {"text": code, "params": {...}} (execution.planner.texts.ROUND_TEXTS): pages render the message
+    # from these in the reader's language; {} for free texts and rows that predate the codes.
+    message_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     # Inputs digest: a round that made no progress is not recomputed until something changes.
     fingerprint = models.CharField(max_length=64, blank=True)
     # default, not auto_now_add: the server's mirror keeps the time the trading PC recorded.

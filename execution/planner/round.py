@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from .. import market
 from .diff import diff_lines
-from .targets import account_target, rule_exit_codes, targets_block_reason
+from .targets import account_target, rule_exit_codes, targets_block
+from .texts import round_text
 from .types import (
     ZERO,
     AccountPolicy,
@@ -177,18 +178,15 @@ def _apply_approval(plan: Plan, subscriptions: list[SubscribedTarget], account: 
     share = changed_value / account.total_asset
     if share <= threshold:
         return
-    message = (
-        f"round trades {changed_value:.2f}, {share:.1%} of total assets, "
-        f"above the approval threshold {threshold:.1%}"
-    )
+    numbers = {"value": changed_value.quantize(Decimal("0.01")), "share": share, "threshold": threshold}
     if exit_orders:
         # An exit that waits is a loss the user asked to avoid: send the exits now;
         # the rest is planned again next round, where it waits for approval.
         plan.orders = exit_orders
-        plan.message = f"exits sent, the other orders wait for approval: {message}"
+        plan.message, plan.message_params = round_text("approval_exits_sent", **numbers)
         return
     plan.status = PlanStatus.HOLD
-    plan.message = message
+    plan.message, plan.message_params = round_text("approval_hold", **numbers)
 
 
 def plan_round(
@@ -200,9 +198,9 @@ def plan_round(
     now: datetime,
 ) -> Plan:
     """Compute the next round: sells first, then buys with cash actually available."""
-    block = targets_block_reason(subscriptions, now=now, stale_after=policy.stale_after)
+    block, block_params = targets_block(subscriptions, now=now, stale_after=policy.stale_after)
     if block:
-        return Plan(PlanStatus.BLOCKED, message=block)
+        return Plan(PlanStatus.BLOCKED, message=block, message_params=block_params)
 
     target, skips = account_target(subscriptions)
     unsized = frozenset(s.code for s in skips if s.reason in (SkipReason.NOT_TRADABLE, SkipReason.ERROR))

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from .. import market
+from .texts import round_text
 from .types import ZERO, Skip, SkipReason, SubscribedTarget
 
 
@@ -97,20 +98,27 @@ def account_target(subscriptions: list[SubscribedTarget]) -> tuple[dict[str, int
     return target, skips
 
 
+def targets_block(
+    subscriptions: list[SubscribedTarget], *, now: datetime, stale_after: timedelta
+) -> tuple[str, dict]:
+    """(why the account must not trade on these targets or '', its text code and parameters) (DESIGN §5.1)."""
+    if not subscriptions:
+        return round_text("no_subscription")
+    for sub in subscriptions:
+        if sub.snapshot_id is None:
+            return round_text("no_target_yet", name=sub.strategy_name)
+        if sub.confirmed_at is None or now - sub.confirmed_at > stale_after:
+            return round_text("target_stale", name=sub.strategy_name, at=str(sub.confirmed_at))
+        if problem := scale_problem(sub):
+            return problem, {}
+    return "", {}
+
+
 def targets_block_reason(
     subscriptions: list[SubscribedTarget], *, now: datetime, stale_after: timedelta
 ) -> str:
     """Why the account must not trade on these targets, or '' (DESIGN §5.1)."""
-    if not subscriptions:
-        return "the account subscribes to no strategy"
-    for sub in subscriptions:
-        if sub.snapshot_id is None:
-            return f"strategy {sub.strategy_name!r} has not sent a target yet"
-        if sub.confirmed_at is None or now - sub.confirmed_at > stale_after:
-            return f"target of strategy {sub.strategy_name!r} is stale (last confirmed {sub.confirmed_at})"
-        if problem := scale_problem(sub):
-            return problem
-    return ""
+    return targets_block(subscriptions, now=now, stale_after=stale_after)[0]
 
 
 def rule_exit_codes(subscriptions: list[SubscribedTarget]) -> frozenset[str]:

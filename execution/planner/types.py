@@ -155,6 +155,8 @@ class Plan:
     diff: list[DiffLine] = field(default_factory=list)
     target: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    # {"text": code, "params": {...}} of the message (texts.ROUND_TEXTS); {} for free texts.
+    message_params: dict = field(default_factory=dict)
 
     @property
     def traded_value(self) -> Decimal:

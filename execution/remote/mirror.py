@@ -36,6 +36,7 @@ ROUND_FIELDS = (
     "status",
     "trigger",
     "message",
+    "message_params",
     "finished_at",
     "targets",
     "diff",

@@ -70,6 +70,7 @@ def _round_out(row: Round) -> dict:
         "created_at": time_out(row.created_at),
         "finished_at": time_out(row.finished_at),
         "message": row.message[:TEXT_MAX],
+        "message_params": row.message_params,
         "targets": row.targets,
         "diff": row.diff,
         "skips": row.skips,

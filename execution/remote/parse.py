@@ -43,6 +43,7 @@ def _round(path: str, obj: dict) -> RoundIn:
         skips=_json(obj, "skips", path, list),
         planned=_json(obj, "planned", path, list),
         fingerprint=_text(obj, "fingerprint", path, required=False, max_len=64),
+        message_params=_json(obj, "message_params", path, dict),  # absent from older trading PCs
     )
 
 

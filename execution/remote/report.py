@@ -7,7 +7,7 @@ be JSON numbers or decimal strings; booleans, NaN and infinities never are.
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -137,6 +137,7 @@ class RoundIn:
     skips: list
     planned: list
     fingerprint: str
+    message_params: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

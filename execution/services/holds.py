@@ -105,6 +105,7 @@ def plan_without_held(plan, held: dict[str, str]) -> None:
     if plan.status is planner.PlanStatus.PLACE and not kept:
         plan.status = planner.PlanStatus.BLOCKED
         plan.message = "; ".join(f"{code} held: {reason}" for code, reason in sorted(held.items()))
+        plan.message_params = {}
 
 
 def _market_day(order: Order) -> date:

@@ -19,6 +19,7 @@ from qmtjq.notifications import EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
 from .. import planner, selectors
 from ..brokers.base import Broker
 from ..models import BrokerAccount, Order, OrderStatus, Round
+from ..planner.texts import round_text
 from .holds import codes_held, holds_update, plan_without_held
 from .lease import Fence
 from .orders import orders_create
@@ -135,7 +136,7 @@ def round_run(
         and not _approved_plan_covers(approved, plan)
     ):
         plan.status = planner.PlanStatus.HOLD
-        plan.message = "the market moved since approval: the new plan needs approval again"
+        plan.message, plan.message_params = round_text("market_moved")
     if dry_run:
         return RoundOutcome(plan, None, [])
 
@@ -155,6 +156,7 @@ def round_run(
             f"the same orders were rejected by the broker ({previous.message}); waiting for targets, "
             f"holdings or cash to change, or retrying after {REJECTED_RETRY_AFTER}"
         )
+        plan.message_params = {}
         plan.orders = []
         if previous.status == Round.Status.BLOCKED:
             return RoundOutcome(plan, None, [])
@@ -183,6 +185,7 @@ def round_run(
                 for o in plan.orders
             ],
             message=plan.message,
+            message_params=plan.message_params,
             fingerprint=fingerprint,
             finished_at=None if plan.status in (planner.PlanStatus.PLACE, planner.PlanStatus.HOLD) else now,
         )

@@ -11,11 +11,13 @@ from datetime import date, datetime, time
 from execution.calendar import SHANGHAI, CalendarUnknown, market_date, previous_trading_day
 
 from ..models import RotationStrategy, TpSlEvent
+from ..texts import rotation_text
 from .rotations import RotationError
 
 
-def cooldown_codes(*, rotation: RotationStrategy, today: date) -> dict[str, str]:
-    """Bonds not to be bought back on `today` → why; RotationError when the calendar cannot count the days."""
+def cooldown_codes(*, rotation: RotationStrategy, today: date) -> dict[str, tuple[str, dict]]:
+    """Bonds not to be bought back on `today` → why (the English and its text code, rotation.texts);
+    RotationError when the calendar cannot count the days."""
     days = rotation.cooldown_days or 0
     if days <= 0:
         return {}
@@ -33,8 +35,6 @@ def cooldown_codes(*, rotation: RotationStrategy, today: date) -> dict[str, str]
         sold_on = market_date(event.at)
         if sold_on > today:
             continue
-        cooling[event.code] = (
-            f"{event.kind.replace('_', '-')} sold it on {sold_on.isoformat()}: not bought back within "
-            f"{days} trading day{'s' if days != 1 else ''} (cooldown)"
-        )
+        text = "cooldown_take_profit" if event.kind == TpSlEvent.Kind.TAKE_PROFIT else "cooldown_stop_loss"
+        cooling[event.code] = rotation_text(text, day=sold_on.isoformat(), days=days)
     return cooling
