@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0011_worker_keys_rotation'),
+        ('execution', '0012_order_history_indexes'),
     ]
 
     operations = [
