@@ -135,8 +135,13 @@ class _Inserter:
         return lambda value: value
 
     def add(self, row: dict) -> None:
+        # A column the row leaves out takes the field's default (a field added later, such as
+        # Round.message_params); one without a default must be given, so a KeyError says which.
         self.rows.append(
-            tuple(adapt(row[name]) for adapt, name in zip(self.adapters, self.names, strict=True))
+            tuple(
+                adapt(row[name] if name in row or not field.has_default() else field.get_default())
+                for adapt, name, field in zip(self.adapters, self.names, self.fields, strict=True)
+            )
         )
 
     def flush(self) -> None:
