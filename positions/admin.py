@@ -1,18 +1,15 @@
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from qmtjq import keys
+from qmtjq.admin_keys import KeyedCredentialAdminMixin
 from qmtjq.names import security_names_get
 
 from . import public_url, services, tokens
@@ -113,17 +110,8 @@ class ApiClientForm(forms.ModelForm):
         return pem
 
 
-class RotateKeyForm(forms.Form):
-    grace_hours = forms.IntegerField(
-        label=_("Old key keeps working for (hours)"),
-        min_value=0,
-        max_value=24 * 90,
-        help_text=_("0 stops the old key at once (a leaked key); otherwise both keys work until then."),
-    )
-
-
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(KeyedCredentialAdminMixin, admin.ModelAdmin):
     form = ApiClientForm
     list_display = [
         "name",
@@ -173,47 +161,6 @@ class ApiClientAdmin(admin.ModelAdmin):
         ),
     ]
 
-    @admin.display(description=_("API keys"))
-    def api_keys_table(self, obj):
-        """Every key of the client with its state: during a rotation's grace period two are valid."""
-        if not obj.pk:
-            return "-"
-        now = timezone.now()
-        labels = {"": _("valid"), "expired": _("expired"), "revoked": _("revoked")}
-        rows = format_html_join(
-            "",
-            "<tr><td><code>{}…</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    key.prefix,
-                    labels[key.problem(now)],
-                    date_format(timezone.localtime(key.created_at), "Y-m-d H:i"),
-                    date_format(timezone.localtime(key.expires_at), "Y-m-d H:i") if key.expires_at else "-",
-                    date_format(timezone.localtime(key.last_used_at), "Y-m-d H:i")
-                    if key.last_used_at
-                    else "-",
-                )
-                for key in obj.api_keys.all()
-            ),
-        )
-        header = format_html(
-            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-            _("key starts with"),
-            _("status"),
-            _("created at"),
-            _("expires at"),
-            _("last used at"),
-        )
-        return format_html('<table class="api-keys">{}{}</table>', header, rows)
-
-    @admin.display(description=_("valid API keys"))
-    def valid_keys(self, obj):
-        return ", ".join(f"{key.prefix}…" for key in obj.api_keys.filter(keys.key_valid_q(timezone.now())))
-
-    @admin.display(boolean=True, description=_("RSA key"))
-    def has_rsa_key(self, obj):
-        return bool(obj.public_key)
-
     @admin.display(description=_("tools"))
     def tools(self, obj):
         if not obj.pk:
@@ -226,13 +173,14 @@ class ApiClientAdmin(admin.ModelAdmin):
             _("Download jq_qmt_api.py"),
         )
 
+    def key_issue(self, obj) -> str:
+        return services.api_client_key_issue(client=obj)
+
+    def key_rotate(self, obj, *, grace: timedelta) -> str:
+        return services.api_client_rotate_key(client=obj, grace=grace)
+
     def get_urls(self):
         own = [
-            path(
-                "<int:pk>/rotate-key/",
-                self.admin_site.admin_view(self.rotate_key_view),
-                name="positions_apiclient_rotate_key",
-            ),
             path(
                 "<int:pk>/client-file/",
                 self.admin_site.admin_view(self.client_file_view),
@@ -240,52 +188,6 @@ class ApiClientAdmin(admin.ModelAdmin):
             ),
         ]
         return own + super().get_urls()
-
-    # A new client gets its key here; it exists in clear only in this response.
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change:
-            request._new_api_key = services.api_client_key_issue(client=obj)
-
-    def response_add(self, request, obj, post_url_continue=None):
-        api_key = getattr(request, "_new_api_key", None)
-        if api_key is None:
-            return super().response_add(request, obj, post_url_continue)
-        return self._render_key(request, obj, api_key)
-
-    def _render_key(self, request, obj, api_key):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "client": obj,
-            "api_key": api_key,
-            "title": _("API key for %(name)s") % {"name": obj.name},
-        }
-        response = TemplateResponse(request, "admin/positions/apiclient/key_shown.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
-
-    def rotate_key_view(self, request, pk):
-        client = get_object_or_404(ApiClient, pk=pk)
-        if not self.has_change_permission(request, client):
-            return HttpResponse(status=403)
-        form = RotateKeyForm(
-            request.POST if request.method == "POST" else None,
-            initial={"grace_hours": settings.API_KEY_ROTATION_GRACE_HOURS},
-        )
-        if request.method == "POST" and form.is_valid():
-            grace = timedelta(hours=form.cleaned_data["grace_hours"])
-            api_key = services.api_client_rotate_key(client=client, grace=grace)
-            self.log_change(request, client, f"Rotated API key (old key valid for {grace})")
-            return self._render_key(request, client, api_key)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "form": form,
-            "client": client,
-            "title": _("Rotate the API key of %(name)s?") % {"name": client.name},
-        }
-        return TemplateResponse(request, "admin/positions/apiclient/rotate_confirm.html", context)
 
     def client_file_view(self, request, pk):
         client = get_object_or_404(ApiClient, pk=pk)

@@ -4,17 +4,13 @@ import secrets
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from positions import tokens
-from positions.admin import ApiClientAdmin, RotateKeyForm
+from qmtjq.admin_keys import KeyedCredentialAdminMixin
 
 from ..models import WorkerClient, WorkerQuote, WorkerStatus
 from ..remote import credentials
@@ -53,7 +49,7 @@ class WorkerClientForm(forms.ModelForm):
 
 
 @admin.register(WorkerClient)
-class WorkerClientAdmin(admin.ModelAdmin):
+class WorkerClientAdmin(KeyedCredentialAdminMixin, admin.ModelAdmin):
     form = WorkerClientForm
     list_display = [
         "name",
@@ -89,12 +85,6 @@ class WorkerClientAdmin(admin.ModelAdmin):
         # A credential never moves to another account: make a new one instead.
         return [*self.readonly_fields, "account"] if obj else []
 
-    api_keys_table = ApiClientAdmin.api_keys_table
-
-    @admin.display(boolean=True, description=_("RSA key"))
-    def has_rsa_key(self, obj):
-        return bool(obj.public_key)
-
     @admin.display(description=_("tools"))
     def tools(self, obj):
         if not obj.pk:
@@ -105,60 +95,11 @@ class WorkerClientAdmin(admin.ModelAdmin):
             _("Rotate API key"),
         )
 
-    def get_urls(self):
-        own = [
-            path(
-                "<int:pk>/rotate-key/",
-                self.admin_site.admin_view(self.rotate_key_view),
-                name="execution_workerclient_rotate_key",
-            )
-        ]
-        return own + super().get_urls()
+    def key_issue(self, obj) -> str:
+        return credentials.worker_client_rotate_key(client=obj)
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change:
-            request._new_api_key = credentials.worker_client_rotate_key(client=obj)
-
-    def response_add(self, request, obj, post_url_continue=None):
-        api_key = getattr(request, "_new_api_key", None)
-        if api_key is None:
-            return super().response_add(request, obj, post_url_continue)
-        return self._render_key(request, obj, api_key)
-
-    def _render_key(self, request, obj, api_key):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "client": obj,
-            "api_key": api_key,
-            "title": _("API key for %(name)s") % {"name": obj.name},
-        }
-        response = TemplateResponse(request, "admin/execution/workerclient/key_shown.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
-
-    def rotate_key_view(self, request, pk):
-        client = get_object_or_404(WorkerClient, pk=pk)
-        if not self.has_change_permission(request, client):
-            return HttpResponse(status=403)
-        form = RotateKeyForm(
-            request.POST if request.method == "POST" else None,
-            initial={"grace_hours": settings.API_KEY_ROTATION_GRACE_HOURS},
-        )
-        if request.method == "POST" and form.is_valid():
-            grace = timedelta(hours=form.cleaned_data["grace_hours"])
-            api_key = credentials.worker_client_rotate_key(client=client, grace=grace)
-            self.log_change(request, client, f"Rotated API key (old key valid for {grace})")
-            return self._render_key(request, client, api_key)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "form": form,
-            "client": client,
-            "title": _("Rotate the API key of %(name)s?") % {"name": client.name},
-        }
-        return TemplateResponse(request, "admin/execution/workerclient/rotate_confirm.html", context)
+    def key_rotate(self, obj, *, grace: timedelta) -> str:
+        return credentials.worker_client_rotate_key(client=obj, grace=grace)
 
     @admin.action(description=_("Disable selected worker credentials"))
     def disable_clients(self, request, queryset):
