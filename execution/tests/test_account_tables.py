@@ -90,3 +90,33 @@ def test_slippage_reads_the_rounds_without_one_parameter_per_round(paper_account
     assert row.fills == 25 and row.amount == D("25250")
     assert round(row.vs_limit_bps, 6) == D("-98.039216")  # (10.10 - 10.20) / 10.20, in bp
     assert max(parameters) < 10
+
+
+def test_slippage_sums_in_sql_say_what_the_fills_say(paper_account):
+    """Whole-yuan prices (SQLite keeps 10.00 as the integer 10: no integer division), two strategies
+    on one order, an order without strategies and one with no limit price (0)."""
+    now = timezone.now()
+    fills = [  # (side, price, amount, limit, strategies)
+        ("buy", D("10"), D("1000"), D("11"), ["S", "T"]),
+        ("sell", D("9.5"), D("950"), D("9.7"), ["S"]),
+        ("buy", D("3"), D("300"), D("0"), ["T"]),
+        ("sell", D("20"), D("2000"), D("19"), []),
+    ]
+    for index, (side, price, amount, limit, strategies) in enumerate(fills):
+        order = Order.objects.create(account=paper_account, code="600000.SH", side=side, volume=100,
+                                     limit_price=limit, strategies=strategies)
+        Fill.objects.create(account=paper_account, order=order, trade_id=f"s{index}", code="600000.SH", side=side,
+                            volume=100, price=price, amount=amount, traded_at=now)
+    rows = {row.strategy: row for row in selectors_pnl.slippage(account=paper_account, now=now)}
+
+    def bps(*picked):
+        weighted = sum((1 if s == "buy" else -1) * (p - lim) / lim * a for s, p, a, lim, _ in picked)
+        return round(weighted / sum(a for _, _, a, _, _ in picked) * 10000, 6)
+
+    assert set(rows) == {"S", "T", "—"}
+    assert (rows["S"].fills, rows["S"].amount) == (2, D("1950"))
+    assert round(rows["S"].vs_limit_bps, 6) == bps(fills[0], fills[1])
+    assert (rows["T"].fills, rows["T"].amount) == (2, D("1300"))
+    assert round(rows["T"].vs_limit_bps, 6) == bps(fills[0]) == D("-909.090909")
+    assert round(rows["—"].vs_limit_bps, 6) == bps(fills[3]) == D("-526.315789")
+    assert rows["—"].vs_cost_bps is None
