@@ -19,7 +19,7 @@ from qmtjq.names import security_names_get
 from qmtjq.trading import trading_globally_enabled
 from qmtjq.validation import InputError, query_page
 
-from . import charts, pagination, selectors, selectors_pnl, selectors_status
+from . import account_tables, charts, pagination, selectors, selectors_pnl, selectors_status
 from .calendar import SHANGHAI
 from .filters import OrderFilterForm, RoundFilterForm, order_filter_apply, round_filter_apply
 from .models import BrokerAccount, Order, OrderStatus, Round
@@ -344,6 +344,12 @@ def account_detail(request, name: str):
     status = selectors_status.account_status(account=account, now=now, drift=drift)
     reserved = list(account.reserved.all())
     open_orders = selectors.open_orders_list(account=account)
+    names = _names_of(
+        [h.code for h in holdings]
+        + [row["code"] for row in drift]
+        + [line.code for line in reserved]
+        + [order.code for order in open_orders]
+    )
     return render(
         request,
         "execution/account_detail.html",
@@ -375,11 +381,10 @@ def account_detail(request, name: str):
                 for index, row in enumerate(tracking)
             ],
             "slippage": selectors_pnl.slippage(account=account, now=now),
-            "security_names": _names_of(
-                [h.code for h in holdings]
-                + [row["code"] for row in drift]
-                + [line.code for line in reserved]
-                + [order.code for order in open_orders]
-            ),
+            "security_names": names,
+            # The three long tables, written in one pass (account_tables: the template engine per cell was most of the page).
+            "holdings_rows": account_tables.holdings_rows(holdings, names=names),
+            "drift_rows": account_tables.drift_rows(drift, names=names),
+            "equity_rows": account_tables.equity_rows(curve),
         },
     )
