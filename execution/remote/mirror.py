@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from qmtjq import display
 from qmtjq.db import serialized_writes
 from qmtjq.notifications import EVENT_ORDER_REJECTED, EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
 
@@ -101,7 +102,7 @@ def _notify_round(account: BrokerAccount, row: Round) -> None:
         notify(
             events[row.status],
             title=f"{account.name}: round {row.get_status_display()}",
-            body=row.message,
+            body=display.round_message(row),
             key=f"{account.name}:{row.message}",
             level="error" if row.status == Round.Status.FAILED else "warning",
         )

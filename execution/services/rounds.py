@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from qmtjq import display
 from qmtjq.notifications import EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
 
 from .. import planner, selectors
@@ -53,8 +54,9 @@ def _fingerprint(subs: list[planner.SubscribedTarget], view: planner.AccountView
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _notify_round(account: BrokerAccount, status: str, message: str) -> None:
-    """Tell someone a round cannot proceed; the same account and reason fold into one notification."""
+def _notify_round(account: BrokerAccount, status: str, message: str, *, round_: Round | None = None) -> None:
+    """Tell someone a round cannot proceed, in the pages' language; the same account and reason
+    (its stored English, which does not depend on the language) fold into one notification."""
     titles = {
         Round.Status.BLOCKED: (EVENT_ROUND_BLOCKED, _("Round blocked: %(account)s"), "warning"),
         Round.Status.HELD: (EVENT_ROUND_HELD, _("Round held for approval: %(account)s"), "warning"),
@@ -66,7 +68,7 @@ def _notify_round(account: BrokerAccount, status: str, message: str) -> None:
     notify(
         event,
         title=title % {"account": account.name},
-        body=message,
+        body=display.round_message(round_) if round_ is not None else display.text(message),
         key=f"{account.name}:{message}",
         level=level,
     )
@@ -198,7 +200,7 @@ def round_run(
                 strategies_by_code=_strategies_by_code(subs),
             )
     if round_.status in (Round.Status.BLOCKED, Round.Status.HELD):
-        _notify_round(account, round_.status, round_.message)
+        _notify_round(account, round_.status, round_.message, round_=round_)
     # Stored (committed) first, then sent: a crash in between is reconciled by key.
     if orders:
         _send_all(orders, broker, fence)

@@ -122,3 +122,25 @@ def test_remote_report_carries_the_message_parameters_and_accepts_older_reports(
     assert _round_values(parsed)["message_params"] == HELD.message_params
     del wire["message_params"]  # a trading PC that predates the codes
     assert report_parse({"rounds": [wire]}).rounds[0].message_params == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "language, words",
+    [("zh-hans", "本轮交易"), ("en", "round trades")],
+)
+def test_held_round_notification_reads_in_the_servers_language(paper_account, language, words):
+    """The notification of a held round says why in the language the pages use, not the stored English."""
+    from execution.tests.conftest import upload_target
+    from execution.tests.test_worker import run_once
+    from qmtjq.models import Notification
+
+    paper_account.approval_threshold = Decimal("0.001")
+    paper_account.save(update_fields=["approval_threshold"])
+    upload_target("S", [("600000.SH", 1000, "10")])
+    with translation.override(language):
+        run_once(paper_account)
+    note = Notification.objects.get(event="round_held")
+    assert words in note.body and "%" in note.body
+    if language == "zh-hans":
+        assert "round trades" not in note.body
