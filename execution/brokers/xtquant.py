@@ -11,14 +11,12 @@ callbacks here only convert and queue; the worker drains the queue from its own
 loop and makes every trader call itself.
 """
 
-import datetime as dt
 import itertools
 import logging
 import os
 import queue
 import time
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,12 +36,21 @@ from .base import (
     OrderRequest,
 )
 from .deadline import DeadlineExceeded, call_with_deadline
+from .xtquant_rows import (
+    STOCK_BUY,
+    STOCK_SELL,
+    cancel_error_event_from,
+    decimal_from,
+    order_error_event_from,
+    order_event_from,
+    order_from,
+    position_from,
+    trade_event_from,
+    trade_from,
+)
 
 logger = logging.getLogger(__name__)
 
-# xtconstant values, kept here so this module never imports xtquant at load time.
-STOCK_BUY, STOCK_SELL = 23, 24
-OFFSET_FLAG_OPEN, OFFSET_FLAG_CLOSE = 48, 49  # what tells buy from sell on other order types
 ORDER_REMARK_MAX = 24  # MiniQMT cuts longer remarks silently; reconciliation by key would then fail
 DEFAULT_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 DEFAULT_CONNECT_TIMEOUT, DEFAULT_CALL_TIMEOUT = 20.0, 10.0  # seconds; settings QMT_*_TIMEOUT_SECONDS
@@ -183,10 +190,10 @@ class XtQuantBroker(Broker):
         if asset is None:
             self._lost("query_stock_asset")
         return BrokerAsset(
-            cash=_decimal(asset.cash),
-            frozen_cash=_decimal(asset.frozen_cash),
-            market_value=_decimal(asset.market_value),
-            total_asset=_decimal(asset.total_asset),
+            cash=decimal_from(asset.cash),
+            frozen_cash=decimal_from(asset.frozen_cash),
+            market_value=decimal_from(asset.market_value),
+            total_asset=decimal_from(asset.total_asset),
         )
 
     def query_positions(self) -> list[BrokerPosition]:
@@ -196,7 +203,7 @@ class XtQuantBroker(Broker):
             "query_stock_positions",
             self._bounded("query_stock_positions", trader.query_stock_positions, self._account),
         )
-        return [_position(row) for row in rows]
+        return [position_from(row) for row in rows]
 
     def query_orders(self) -> list[BrokerOrder]:
         trader = self._live()
@@ -205,7 +212,7 @@ class XtQuantBroker(Broker):
             "query_stock_orders",
             self._bounded("query_stock_orders", trader.query_stock_orders, self._account, False),
         )
-        return [order for order in map(_order, rows) if order is not None]
+        return [order for order in map(order_from, rows) if order is not None]
 
     def query_trades(self) -> list[BrokerTrade]:
         trader = self._live()
@@ -214,7 +221,7 @@ class XtQuantBroker(Broker):
             "query_stock_trades",
             self._bounded("query_stock_trades", trader.query_stock_trades, self._account),
         )
-        return [trade for trade in map(_trade, rows) if trade is not None]
+        return [trade for trade in map(trade_from, rows) if trade is not None]
 
     # -- orders ----------------------------------------------------------------------
     def place_order(self, request: OrderRequest) -> int:
@@ -323,16 +330,16 @@ class _TraderCallback:
         self._generation = generation
 
     def on_stock_order(self, order):
-        self._queue("order", order, _order_event)
+        self._queue("order", order, order_event_from)
 
     def on_stock_trade(self, trade):
-        self._queue("trade", trade, _trade_event)
+        self._queue("trade", trade, trade_event_from)
 
     def on_order_error(self, order_error):
-        self._queue("order_error", order_error, _order_error_event)
+        self._queue("order_error", order_error, order_error_event_from)
 
     def on_cancel_error(self, cancel_error):
-        self._queue("cancel_error", cancel_error, _cancel_error_event)
+        self._queue("cancel_error", cancel_error, cancel_error_event_from)
 
     def on_disconnected(self):
         try:
@@ -365,118 +372,3 @@ def _ignore(*args, **kwargs):
 
 
 # -- xtquant objects -> broker dataclasses ------------------------------------------------
-def _decimal(value) -> Decimal:
-    # xtquant reports floats; str() keeps their shortest form (10.5, not 10.4999999...).
-    return Decimal(0) if value is None else Decimal(str(value))
-
-
-def _timestamp(seconds) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC) if seconds else None
-
-
-def _side(xt_object) -> str | None:
-    order_type = getattr(xt_object, "order_type", None)
-    if order_type == STOCK_BUY:
-        return BUY
-    if order_type == STOCK_SELL:
-        return SELL
-    offset_flag = getattr(xt_object, "offset_flag", None)
-    if offset_flag == OFFSET_FLAG_OPEN:
-        return BUY
-    if offset_flag == OFFSET_FLAG_CLOSE:
-        return SELL
-    return None
-
-
-def _position(row) -> BrokerPosition:
-    avg_price = row.avg_price if getattr(row, "avg_price", 0) else row.open_price
-    last_price = getattr(row, "last_price", None)
-    return BrokerPosition(
-        code=row.stock_code,
-        volume=int(row.volume),
-        can_use_volume=int(row.can_use_volume),
-        avg_price=_decimal(avg_price),
-        market_value=_decimal(row.market_value),
-        last_price=_decimal(last_price) if last_price else None,
-    )
-
-
-def _order(row) -> BrokerOrder | None:
-    side = _side(row)
-    if side is None:
-        logger.warning(
-            "skipping xtquant order %s of order type %s: neither buy nor sell", row.order_id, row.order_type
-        )
-        return None
-    return BrokerOrder(
-        broker_order_id=int(row.order_id),
-        code=row.stock_code,
-        side=side,
-        volume=int(row.order_volume),
-        price=_decimal(row.price),
-        status=int(row.order_status),
-        traded_volume=int(row.traded_volume),
-        traded_price=_decimal(row.traded_price),
-        remark=row.order_remark or "",
-        message=row.status_msg or "",
-        order_time=_timestamp(row.order_time),
-    )
-
-
-def _trade(row) -> BrokerTrade | None:
-    side = _side(row)
-    if side is None:
-        logger.warning(
-            "skipping xtquant trade %s of order type %s: neither buy nor sell", row.traded_id, row.order_type
-        )
-        return None
-    return BrokerTrade(
-        trade_id=str(row.traded_id),
-        broker_order_id=int(row.order_id),
-        code=row.stock_code,
-        side=side,
-        volume=int(row.traded_volume),
-        price=_decimal(row.traded_price),
-        amount=_decimal(row.traded_amount),
-        # A trade without a time still happened; "now" is the closest we know.
-        traded_at=_timestamp(row.traded_time) or dt.datetime.now(tz=dt.UTC),
-        remark=row.order_remark or "",
-        fee=_decimal(getattr(row, "commission", 0)),
-    )
-
-
-def _order_event(xt_order) -> BrokerEvent | None:
-    order = _order(xt_order)
-    if order is None:
-        return None
-    return BrokerEvent(
-        kind="order",
-        order=order,
-        broker_order_id=order.broker_order_id,
-        remark=order.remark,
-        message=order.message,
-    )
-
-
-def _trade_event(xt_trade) -> BrokerEvent | None:
-    trade = _trade(xt_trade)
-    if trade is None:
-        return None
-    return BrokerEvent(kind="trade", trade=trade, broker_order_id=trade.broker_order_id, remark=trade.remark)
-
-
-def _order_error_event(error) -> BrokerEvent:
-    return BrokerEvent(
-        kind="order_error",
-        broker_order_id=int(error.order_id),
-        remark=error.order_remark or "",
-        message=f"{error.error_id}: {error.error_msg}",
-    )
-
-
-def _cancel_error_event(error) -> BrokerEvent:
-    return BrokerEvent(
-        kind="cancel_error",
-        broker_order_id=int(error.order_id),
-        message=f"{error.error_id}: {error.error_msg}",
-    )
