@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -176,6 +176,9 @@ class ApiClientAdmin(KeyedCredentialAdminMixin, admin.ModelAdmin):
     def key_issue(self, obj) -> str:
         return services.api_client_key_issue(client=obj)
 
+    def credential_set_enabled(self, obj, *, enabled: bool) -> None:
+        services.api_client_set_enabled(client=obj, enabled=enabled)
+
     def key_rotate(self, obj, *, grace: timedelta) -> str:
         return services.api_client_rotate_key(client=obj, grace=grace)
 
@@ -211,18 +214,8 @@ class ApiClientAdmin(KeyedCredentialAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Disable selected API clients"))
     def disable_clients(self, request, queryset):
-        for client in queryset:
-            services.api_client_set_enabled(client=client, enabled=False)
-            self.log_change(request, client, "Disabled")
-        self.message_user(
-            request, _("%(count)d client(s) disabled.") % {"count": queryset.count()}, messages.SUCCESS
-        )
+        self._set_enabled_selected(request, queryset, enabled=False, done=_("%(count)d client(s) disabled."))
 
     @admin.action(description=_("Enable selected API clients"))
     def enable_clients(self, request, queryset):
-        for client in queryset:
-            services.api_client_set_enabled(client=client, enabled=True)
-            self.log_change(request, client, "Enabled")
-        self.message_user(
-            request, _("%(count)d client(s) enabled.") % {"count": queryset.count()}, messages.SUCCESS
-        )
+        self._set_enabled_selected(request, queryset, enabled=True, done=_("%(count)d client(s) enabled."))

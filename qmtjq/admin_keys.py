@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -47,6 +47,16 @@ class KeyedCredentialAdminMixin:
 
     def key_rotate(self, obj, *, grace: timedelta) -> str:
         raise NotImplementedError
+
+    def credential_set_enabled(self, obj, *, enabled: bool) -> None:
+        raise NotImplementedError
+
+    def _set_enabled_selected(self, request, queryset, *, enabled: bool, done) -> None:
+        """The disable/enable actions: each credential through its service, logged in admin history."""
+        for client in queryset:
+            self.credential_set_enabled(client, enabled=enabled)
+            self.log_change(request, client, "Enabled" if enabled else "Disabled")
+        self.message_user(request, done % {"count": queryset.count()}, messages.SUCCESS)
 
     def _template(self, name: str) -> str:
         opts = self.model._meta

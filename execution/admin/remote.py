@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -98,25 +98,22 @@ class WorkerClientAdmin(KeyedCredentialAdminMixin, admin.ModelAdmin):
     def key_issue(self, obj) -> str:
         return credentials.worker_client_rotate_key(client=obj)
 
+    def credential_set_enabled(self, obj, *, enabled: bool) -> None:
+        credentials.worker_client_set_enabled(client=obj, enabled=enabled)
+
     def key_rotate(self, obj, *, grace: timedelta) -> str:
         return credentials.worker_client_rotate_key(client=obj, grace=grace)
 
     @admin.action(description=_("Disable selected worker credentials"))
     def disable_clients(self, request, queryset):
-        for client in queryset:
-            credentials.worker_client_set_enabled(client=client, enabled=False)
-            self.log_change(request, client, "Disabled")
-        self.message_user(
-            request, _("%(count)d credential(s) disabled.") % {"count": queryset.count()}, messages.SUCCESS
+        self._set_enabled_selected(
+            request, queryset, enabled=False, done=_("%(count)d credential(s) disabled.")
         )
 
     @admin.action(description=_("Enable selected worker credentials"))
     def enable_clients(self, request, queryset):
-        for client in queryset:
-            credentials.worker_client_set_enabled(client=client, enabled=True)
-            self.log_change(request, client, "Enabled")
-        self.message_user(
-            request, _("%(count)d credential(s) enabled.") % {"count": queryset.count()}, messages.SUCCESS
+        self._set_enabled_selected(
+            request, queryset, enabled=True, done=_("%(count)d credential(s) enabled.")
         )
 
 
