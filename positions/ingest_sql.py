@@ -5,22 +5,21 @@ Building ORM queries and model instances was ~40 % of an upload's server CPU
 from the models' own table and column names and run through Django's cursor,
 so transactions, error wrapping (IntegrityError) and the connection are
 Django's. Values are adapted by the backend's own `connection.ops` adapters.
+Every function takes the caller's cursor: one upload runs all its statements
+on one cursor (opening a Django cursor is not free either).
 """
 
 import json
-from functools import cache
-
-from django.db import connection
 
 from .models import Strategy, TargetLine, TargetSnapshot, Upload
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+def _table(db, model) -> str:
+    return db.ops.quote_name(model._meta.db_table)
 
 
-def _columns(model, *names: str) -> str:
-    return ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in names)
+def _columns(db, model, *names: str) -> str:
+    return ", ".join(db.ops.quote_name(model._meta.get_field(name).column) for name in names)
 
 
 SNAPSHOT_FIELDS = (
@@ -49,15 +48,24 @@ UPLOAD_FIELDS = (
 )
 
 
-@cache
-def _statements(vendor: str) -> dict[str, str]:
-    q = connection.ops.quote_name
-    strategy, snapshot = _table(Strategy), _table(TargetSnapshot)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+_STATEMENTS: dict[str, dict[str, str]] = {}
+
+
+def _statements(db) -> dict[str, str]:
+    statements = _STATEMENTS.get(db.vendor)
+    if statements is None:
+        statements = _STATEMENTS[db.vendor] = _build_statements(db)
+    return statements
+
+
+def _build_statements(db) -> dict[str, str]:
+    q = db.ops.quote_name
+    strategy, snapshot = _table(db, Strategy), _table(db, TargetSnapshot)
+    lock = " FOR UPDATE" if db.features.has_select_for_update else ""
 
     def insert(model, fields) -> str:
         marks = ", ".join(["%s"] * len(fields))
-        return f"INSERT INTO {_table(model)} ({_columns(model, *fields)}) VALUES ({marks})"  # noqa: S608
+        return f"INSERT INTO {_table(db, model)} ({_columns(db, model, *fields)}) VALUES ({marks})"  # noqa: S608
 
     return {
         # One locked read of the strategy and what its current target means.
@@ -77,32 +85,33 @@ def _statements(vendor: str) -> dict[str, str]:
     }
 
 
-def _sql(name: str) -> str:
-    return _statements(connection.vendor)[name]
+# `cursor.db` is the connection itself: `django.db.connection` is a proxy that
+# looks the connection up (thread/async-local) on every attribute access.
+def _sql(cursor, name: str) -> str:
+    return _statements(cursor.db)[name]
 
 
-def _when(value):
-    return connection.ops.adapt_datetimefield_value(value)
+def _when(db, value):
+    return db.ops.adapt_datetimefield_value(value)
 
 
-def _money(value, field):
+def _money(db, value, field):
     if value is None:
         return None
-    return connection.ops.adapt_decimalfield_value(value, field.max_digits, field.decimal_places)
+    return db.ops.adapt_decimalfield_value(value, field.max_digits, field.decimal_places)
 
 
-def strategy_lock(*, name_key: str) -> tuple[Strategy, TargetSnapshot | None] | None:
+def strategy_lock(cursor, *, name_key: str) -> tuple[Strategy, TargetSnapshot | None] | None:
     """The strategy row, locked for this transaction, and its current snapshot; None when it does not exist.
 
     Both are model instances with the other fields deferred (loaded on access).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_sql("strategy_lock"), [name_key])
-        row = cursor.fetchone()
+    cursor.execute(_sql(cursor, "strategy_lock"), [name_key])
+    row = cursor.fetchone()
     if row is None:
         return None
     strategy_id, name, current_id, content_hash, positions_count = row
-    alias = connection.alias
+    alias = cursor.db.alias
     strategy = Strategy.from_db(
         alias, ["id", "name", "name_key", "current_snapshot_id"], [strategy_id, name, name_key, current_id]
     )
@@ -117,56 +126,64 @@ def strategy_lock(*, name_key: str) -> tuple[Strategy, TargetSnapshot | None] | 
     return strategy, current
 
 
-def snapshot_insert(*, snapshot: TargetSnapshot) -> int:
+def snapshot_insert(cursor, *, snapshot: TargetSnapshot) -> int:
     """Insert a new (unsaved) snapshot instance; sets and returns its id."""
-    meta = TargetSnapshot._meta
+    db, meta = cursor.db, TargetSnapshot._meta
     params = [
         snapshot.strategy_id,
         snapshot.source,
         json.dumps(snapshot.rule_exits),
         snapshot.client_id,
-        connection.ops.adapt_ipaddressfield_value(snapshot.remote_addr),
-        _when(snapshot.created_at),
-        _money(snapshot.total_value, meta.get_field("total_value")),
-        _money(snapshot.cash, meta.get_field("cash")),
+        db.ops.adapt_ipaddressfield_value(snapshot.remote_addr),
+        _when(db, snapshot.created_at),
+        _money(db, snapshot.total_value, meta.get_field("total_value")),
+        _money(db, snapshot.cash, meta.get_field("cash")),
         snapshot.content_hash,
         snapshot.positions_count,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_sql("snapshot_insert"), params)
-        snapshot.pk = cursor.lastrowid
-    snapshot._state.adding, snapshot._state.db = False, connection.alias
+    cursor.execute(_sql(cursor, "snapshot_insert"), params)
+    snapshot.pk = cursor.lastrowid
+    snapshot._state.adding, snapshot._state.db = False, db.alias
     return snapshot.pk
 
 
-def lines_insert(*, snapshot_id: int, positions) -> None:
-    adapt = connection.ops.adapt_decimalfield_value
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            _sql("lines_insert"),
-            [(snapshot_id, p.code, p.jq_code, p.name, p.volume, adapt(p.cost, 20, 6)) for p in positions],
-        )
+def lines_insert(cursor, *, snapshot_id: int, positions) -> None:
+    adapt = cursor.db.ops.adapt_decimalfield_value
+    cursor.executemany(
+        _sql(cursor, "lines_insert"),
+        [(snapshot_id, p.code, p.jq_code, p.name, p.volume, adapt(p.cost, 20, 6)) for p in positions],
+    )
 
 
-def strategy_confirm(*, strategy_id: int, snapshot_id: int, now) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(_sql("strategy_confirm"), [snapshot_id, _when(now), strategy_id])
+def strategy_confirm(cursor, *, strategy_id: int, snapshot_id: int, now) -> None:
+    cursor.execute(_sql(cursor, "strategy_confirm"), [snapshot_id, _when(cursor.db, now), strategy_id])
 
 
-def upload_insert(*, upload: Upload) -> int:
+def upload_insert(
+    cursor,
+    *,
+    client_id: int,
+    snapshot_id: str,
+    snapshot_key: str,
+    strategy_id: int,
+    target_id: int,
+    changed: bool,
+    auth_type: str,
+    remote_addr: str | None,
+    received_at,
+) -> int:
+    """Insert the Upload row (the history of every call); returns its id. No model instance is built."""
+    db = cursor.db
     params = [
-        upload.client_id,
-        upload.snapshot_id,
-        upload.snapshot_key,
-        upload.strategy_id,
-        upload.target_id,
-        upload.changed,
-        upload.auth_type,
-        connection.ops.adapt_ipaddressfield_value(upload.remote_addr),
-        _when(upload.received_at),
+        client_id,
+        snapshot_id,
+        snapshot_key,
+        strategy_id,
+        target_id,
+        changed,
+        auth_type,
+        db.ops.adapt_ipaddressfield_value(remote_addr),
+        _when(db, received_at),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_sql("upload_insert"), params)
-        upload.pk = cursor.lastrowid
-    upload._state.adding, upload._state.db = False, connection.alias
-    return upload.pk
+    cursor.execute(_sql(cursor, "upload_insert"), params)
+    return cursor.lastrowid

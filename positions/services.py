@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from qmtjq import keys
 from qmtjq.api import ApiError
 from qmtjq.db import serialized_writes
-from qmtjq.names import SOURCE_UPLOAD, security_names_upsert
+from qmtjq.names import SOURCE_UPLOAD, NamesChange, security_names_pending, security_names_store
 
 from . import ingest_sql, tokens
 from .models import ApiClient, Strategy, TargetSnapshot, Upload, exact_key
@@ -144,8 +144,11 @@ def _ingest_locked(
 ) -> IngestResult:
     name = upload.strategy_name
     content_hash = positions_hash(upload.positions)
-    with serialized_writes(), transaction.atomic():
-        locked = ingest_sql.strategy_lock(name_key=exact_key(name))
+    # Read before the write lock: which names this upload would add or change
+    # (almost always none). The lock is held only for the writes.
+    names = security_names_pending(names={p.code: p.name for p in upload.positions})
+    with serialized_writes(), transaction.atomic(), connection.cursor() as cursor:
+        locked = ingest_sql.strategy_lock(cursor, name_key=exact_key(name))
         if locked is None:
             raise _StrategyMissing
         strategy, current = locked
@@ -160,19 +163,21 @@ def _ingest_locked(
             client=client,
             remote_addr=remote_addr,
             now=now,
+            cursor=cursor,
+            names=names,
         )
-        record = Upload(
-            client=client,
+        ingest_sql.upload_insert(
+            cursor,
+            client_id=client.pk,
             snapshot_id=snapshot_id,
             snapshot_key=exact_key(snapshot_id),
-            strategy=strategy,
-            target=current,
+            strategy_id=strategy.pk,
+            target_id=current.pk,
             changed=changed,
             auth_type=auth_type,
             remote_addr=remote_addr,
             received_at=now,
         )
-        ingest_sql.upload_insert(upload=record)
     logger.info(
         "target upload strategy=%s client=%s changed=%s lines=%d snapshot=%s",
         strategy.name,
@@ -181,7 +186,7 @@ def _ingest_locked(
         current.positions_count,
         current.pk,
     )
-    return IngestResult(strategy, current, snapshot_id, changed, False, record.received_at)
+    return IngestResult(strategy, current, snapshot_id, changed, False, now)
 
 
 def _target_apply(
@@ -194,11 +199,18 @@ def _target_apply(
     remote_addr: str | None,
     now: datetime,
     source: str = TargetSnapshot.Source.API,
+    cursor,
+    names: NamesChange | None = None,
 ) -> tuple[TargetSnapshot, bool]:
-    """On a locked strategy row: a new snapshot only when the content changed; always confirm the target."""
+    """On a locked strategy row: a new snapshot only when the content changed; always confirm the target.
+
+    `cursor`: the caller's, inside its transaction. `names`: the security
+    names change read before the lock (the upload path); else read here.
+    """
     changed = current is None or current.content_hash != content_hash
     if changed:
         current = _snapshot_create(
+            cursor,
             strategy=strategy,
             upload=upload,
             content_hash=content_hash,
@@ -209,8 +221,9 @@ def _target_apply(
             rule_exits=_rule_exits(previous=current, upload=upload)
             if source == TargetSnapshot.Source.ROTATION
             else (),
+            names=names,
         )
-    ingest_sql.strategy_confirm(strategy_id=strategy.pk, snapshot_id=current.pk, now=now)
+    ingest_sql.strategy_confirm(cursor, strategy_id=strategy.pk, snapshot_id=current.pk, now=now)
     strategy.current_snapshot, strategy.confirmed_at = current, now
     return current, changed
 
@@ -232,6 +245,7 @@ def _rule_exits(*, previous: TargetSnapshot | None, upload: UploadRequest) -> se
 
 
 def _snapshot_create(
+    cursor,
     *,
     strategy: Strategy,
     upload: UploadRequest,
@@ -241,6 +255,7 @@ def _snapshot_create(
     now: datetime,
     source: str = TargetSnapshot.Source.API,
     rule_exits=(),
+    names: NamesChange | None = None,
 ) -> TargetSnapshot:
     # Plain INSERTs (positions.ingest_sql): ORM query building and one model
     # instance per line were most of the server's CPU per 50-line upload.
@@ -256,10 +271,12 @@ def _snapshot_create(
         content_hash=content_hash,
         positions_count=len(upload.positions),
     )
-    ingest_sql.snapshot_insert(snapshot=snapshot)
+    ingest_sql.snapshot_insert(cursor, snapshot=snapshot)
     if upload.positions:
-        ingest_sql.lines_insert(snapshot_id=snapshot.pk, positions=upload.positions)
-        security_names_upsert(names={p.code: p.name for p in upload.positions}, source=SOURCE_UPLOAD)
+        ingest_sql.lines_insert(cursor, snapshot_id=snapshot.pk, positions=upload.positions)
+        if names is None:
+            names = security_names_pending(names={p.code: p.name for p in upload.positions})
+        security_names_store(names, source=SOURCE_UPLOAD)
     return snapshot
 
 
@@ -278,9 +295,10 @@ def target_write(
     """
     content_hash = positions_hash(positions)
     request = UploadRequest(strategy.name, tuple(positions), total_value, cash, None)
-    with serialized_writes(), transaction.atomic():
+    with serialized_writes(), transaction.atomic(), connection.cursor() as cursor:
         locked = Strategy.objects.select_for_update().select_related("current_snapshot").get(pk=strategy.pk)
         current, changed = _target_apply(
+            cursor=cursor,
             strategy=locked,
             current=locked.current_snapshot,
             upload=request,

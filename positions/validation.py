@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -20,14 +21,17 @@ SECURITY_NAME_MAX = 64
 SNAPSHOT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_VOLUME = 10**12
 MAX_MONEY = Decimal("1e15")
+_MAX_MONEY_FLOAT = 1e15  # exact in binary; a float below it has a Decimal below MAX_MONEY
+_MICRO = Decimal("1e-6")
 
 
 # Bad input; the message is shown to the caller as `{"error": ...}` (one class for every app).
 UploadError = InputError
 
 
-@dataclass(frozen=True)
-class TargetPosition:
+class TargetPosition(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: an upload builds one per line and a
+    # frozen dataclass's __init__ costs several times as much (issue 12).
     code: str  # canonical
     jq_code: str
     name: str
@@ -115,22 +119,36 @@ def parse_positions(raw_positions: object) -> tuple[TargetPosition, ...]:
     seen: dict[str, int] = {}
     parsed = []
     for index, line in enumerate(raw_positions):
-        field = f"positions[{index}]"
         if not isinstance(line, dict):
-            raise UploadError(f"{field}: must be an object with code, volume and cost")
+            raise UploadError(f"positions[{index}]: must be an object with code, volume and cost")
         try:
-            code = codes.normalize(line.get("code"))
+            code, jq_code = codes.normalize_pair(line.get("code"))
         except codes.CodeError as exc:
-            raise UploadError(f"{field}.code: {exc}")
+            raise UploadError(f"positions[{index}].code: {exc}")
         if code in seen:
-            raise UploadError(f"{field}.code: {code} appears twice (also positions[{seen[code]}])")
+            raise UploadError(f"positions[{index}].code: {code} appears twice (also positions[{seen[code]}])")
         seen[code] = index
-        volume = _whole_number(line.get("volume"), f"{field}.volume")
-        cost = _money(line.get("cost"), f"{field}.cost", required=True)
-        name = _security_name(line.get("name"), f"{field}.name")
+        volume = line.get("volume")
+        # The common line (an int volume, a float cost, a printable name) is
+        # checked inline; anything else goes through the helpers, which name
+        # the field and the rule it broke. The rules are the same either way.
+        if type(volume) is not int or not 0 <= volume < MAX_VOLUME:
+            volume = _whole_number(volume, f"positions[{index}].volume")
+        cost = line.get("cost")
+        if type(cost) is float and 0 <= cost < _MAX_MONEY_FLOAT:
+            cost = Decimal(repr(cost))
+        else:
+            cost = _money(cost, f"positions[{index}].cost", required=True)
+        name = line.get("name")
+        if name is None:
+            name = ""
+        elif type(name) is str and name.isprintable() and len(name) <= SECURITY_NAME_MAX:
+            name = name.strip()
+        else:
+            name = _security_name(name, f"positions[{index}].name")
         if volume == 0:
             continue  # a zero line means "not held": same as leaving it out
-        parsed.append(TargetPosition(code, codes.to_jq(code), name, volume, cost.quantize(Decimal("1e-6"))))
+        parsed.append(TargetPosition(code, jq_code, name, volume, cost.quantize(_MICRO)))
     return tuple(sorted(parsed, key=lambda p: p.code))
 
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -27,8 +28,24 @@ class ApiError(Exception):
             self.status_code = status_code
 
 
+class JsonOnlyNegotiation(DefaultContentNegotiation):
+    """The API speaks JSON only: answer JSON whatever `Accept` says.
+
+    DRF's default negotiation parses `Accept` on every request to choose among
+    renderers (and answers 406 when none matches); with one renderer there is
+    nothing to choose (issue 12: per-request CPU). Parsers are still chosen by
+    Content-Type as before.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
 class ApiView(APIView):
     """Base of every API view: after auth, every query and path parameter is checked before the handler runs."""
+
+    content_negotiation_class = JsonOnlyNegotiation
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

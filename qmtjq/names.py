@@ -1,6 +1,7 @@
 """The code → name table: filled from uploads, rotation selections and xtdata instrument details."""
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from django.db import connection
 
@@ -12,26 +13,54 @@ SOURCE_XTDATA = "xtdata"
 NAME_LENGTH = SecurityName._meta.get_field("name").max_length
 
 
+@dataclass(frozen=True)
+class NamesChange:
+    """What storing a set of names would write: rows to add and rows whose name differs."""
+
+    to_create: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.to_create or self.changed)
+
+
 def security_names_upsert(*, names: Mapping[str, str], source: str) -> int:
     """Store the given names (empty ones ignored); rows already holding the same name are not rewritten."""
+    return security_names_store(security_names_pending(names=names), source=source)
+
+
+def security_names_pending(*, names: Mapping[str, str]) -> NamesChange:
+    """Read only: which of the given names are new or differ from the stored ones (empty ones ignored).
+
+    The upload path reads this before it takes its write lock; almost every
+    name is already stored, so the write is usually nothing.
+    """
     wanted = {
         code: name.strip()[:NAME_LENGTH] for code, name in names.items() if code and (name or "").strip()
     }
     if not wanted:
-        return 0
-    # Tuples, not model instances: every upload runs this for all its lines and
-    # almost every name is already stored (issue 12: fewer ORM objects on the upload path).
+        return NamesChange()
+    # Tuples, not model instances: every upload runs this for all its lines (issue 12).
     existing = _stored_names(list(wanted))
-    to_create = [SecurityName(code=c, name=n, source=source) for c, n in wanted.items() if c not in existing]
-    changed = {c: n for c, n in wanted.items() if c in existing and existing[c] != n}
-    if to_create:
-        SecurityName.objects.bulk_create(to_create, ignore_conflicts=True)
-    if changed:
-        rows = list(SecurityName.objects.filter(code__in=list(changed)))
+    return NamesChange(
+        to_create={c: n for c, n in wanted.items() if c not in existing},
+        changed={c: n for c, n in wanted.items() if c in existing and existing[c] != n},
+    )
+
+
+def security_names_store(change: NamesChange, *, source: str) -> int:
+    """Write a change read by `security_names_pending`; a row another writer added meanwhile is kept."""
+    if change.to_create:
+        SecurityName.objects.bulk_create(
+            [SecurityName(code=c, name=n, source=source) for c, n in change.to_create.items()],
+            ignore_conflicts=True,
+        )
+    if change.changed:
+        rows = list(SecurityName.objects.filter(code__in=list(change.changed)))
         for row in rows:
-            row.name, row.source = changed[row.code], source
+            row.name, row.source = change.changed[row.code], source
         SecurityName.objects.bulk_update(rows, ["name", "source"])
-    return len(to_create) + len(changed)
+    return len(change.to_create) + len(change.changed)
 
 
 def _stored_names(codes: list[str]) -> dict[str, str]:

@@ -112,6 +112,12 @@ def text_check(
     characters (NUL, newlines, ...). `name=True` (strategy, security, client
     and bond names): no invisible formatting characters either.
     """
+    if value.isprintable():
+        # No character of categories Cc, Cf, Cs, Zl or Zp (str.isprintable
+        # refuses them all): nothing below can fail but the length.
+        if max_length is not None and len(value) > max_length:
+            raise InputError(f"{field}: at most {max_length} characters")
+        return value
     if not text_is_encodable(value):
         raise InputError(f"{field}: contains unencodable text (a lone surrogate character)")
     if max_length is not None and len(value) > max_length:

@@ -87,6 +87,16 @@ LINE = {"code": "600000.XSHG", "volume": 100, "cost": 10.0}
         ({"strategy_name": "s", "positions": [], "snapshot_id": "has space"}, "snapshot_id"),
         ({"strategy_name": "s", "positions": [], "snapshot_id": 7}, "snapshot_id"),
         ([1, 2], "must be a JSON object"),
+        # the inline checks of the common line (issue 12) keep every rule of the helpers
+        ({"strategy_name": "s", "positions": [{**LINE, "code": ["600000.SH"]}]}, "positions[0].code"),
+        ({"strategy_name": "s", "positions": [{**LINE, "code": {"x": 1}}]}, "positions[0].code"),
+        ({"strategy_name": "s", "positions": [{**LINE, "volume": 10**12}]}, "positions[0].volume: too large"),
+        ({"strategy_name": "s", "positions": [{**LINE, "cost": 1e15}]}, "positions[0].cost: too large"),
+        ({"strategy_name": "s", "positions": [{**LINE, "cost": -0.5}]}, "positions[0].cost: must not be negative"),
+        ({"strategy_name": "s", "positions": [{**LINE, "cost": True}]}, "positions[0].cost: must be a number"),
+        ({"strategy_name": "s", "positions": [{**LINE, "name": "a\u202eb"}]}, "positions[0].name: must not contain"),
+        ({"strategy_name": "s", "positions": [{**LINE, "name": "a\tb"}]}, "positions[0].name: must not contain"),
+        ({"strategy_name": "s", "positions": [{**LINE, "name": "x" * 65}]}, "positions[0].name: at most 64"),
         # full-width and Arabic-Indic digits: refused, never stored as codes that never trade
         ({"strategy_name": "s", "positions": [{**LINE, "code": "\uff16\uff10\uff10\uff10\uff10\uff10"}]}, "ASCII digits"),
         ({"strategy_name": "s", "positions": [{**LINE, "code": "\u0666\u0660\u0660\u0660\u0660\u0660.XSHG"}]}, "ASCII digits"),
@@ -393,3 +403,19 @@ def test_target_write_from_inside_the_system(db):
     strategy.refresh_from_db()
     assert strategy.current_snapshot == snapshot and strategy.confirmed_at is not None
     assert list(snapshot.lines.values_list("code", "volume")) == [("113050.SH", 10)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*", "application/json; q=0.1", "garbage;;"])
+def test_every_accept_header_gets_the_json_answer(client, key, accept):
+    """The API speaks only JSON: whatever Accept says, the upload is stored and answered in JSON (not 406)."""
+    response = client.post(
+        "/api/v1/positions/update",
+        json.dumps({"strategy_name": "accepts", "positions": [LINE]}),
+        content_type="application/json",
+        HTTP_X_API_KEY=key,
+        HTTP_ACCEPT=accept,
+    )
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["positions_count"] == 1

@@ -1,5 +1,7 @@
 """Securities code normalization and classification (DESIGN §3)."""
 
+import re
+
 import pytest
 
 from positions import codes
@@ -146,3 +148,25 @@ def test_classes_the_product_does_not_trade(code, klass):
 def test_never_traded_checks_ascii_digits():
     """A broker-reported code with non-ASCII digits is never treated as a tradable code."""
     assert codes.is_never_traded("\uff16\uff10\uff10\uff10\uff10\uff10.SH")
+
+
+@pytest.mark.parametrize(
+    "raw", ["600000.XSHG", "sz000001", "600000", " 000001.XSHE ", "112001", "00700", "６00000", "", "abc"]
+)
+def test_normalize_pair_agrees_with_normalize_every_time(raw):
+    """The remembered form gives the same code (or the same error) as normalize, on first and later calls."""
+    for _ in range(3):
+        try:
+            expected = (codes.normalize(raw), codes.to_jq(codes.normalize(raw)))
+        except codes.CodeError as exc:
+            with pytest.raises(codes.CodeError, match=re.escape(str(exc))):
+                codes.normalize_pair(raw)
+        else:
+            assert codes.normalize_pair(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [None, 600000, ["600000.SH"], {"code": "600000.SH"}, 6.0, True])
+def test_normalize_pair_refuses_what_is_not_a_string_with_a_code_error(raw):
+    """Unhashable or non-string codes are a CodeError (a 400 upstream), never a TypeError from the cache."""
+    with pytest.raises(codes.CodeError):
+        codes.normalize_pair(raw)

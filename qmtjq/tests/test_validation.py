@@ -86,3 +86,30 @@ def test_query_page_rejects(query):
 def test_query_params_check_names_the_parameter():
     with pytest.raises(InputError, match="flt"):
         query_params_check(QueryDict("flt=%00"))
+
+
+def test_text_check_fast_path_refuses_exactly_the_forbidden_categories():
+    """Every code point, alone and inside a printable name: refused iff its category is forbidden (the
+    str.isprintable shortcut must never let a control, invisible or surrogate character through)."""
+    import sys
+    import unicodedata
+
+    forbidden = {"Cc", "Zl", "Zp", "Cf", "Cs"}
+    wrong = []
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        try:
+            text_check(f"a{char}b", "name", name=True)
+            accepted = True
+        except InputError:
+            accepted = False
+        if accepted == (unicodedata.category(char) in forbidden):
+            wrong.append(hex(point))
+    assert not wrong, wrong[:20]
+
+
+def test_text_check_fast_path_still_checks_the_length():
+    """A printable text longer than the limit is refused, at the limit accepted."""
+    assert text_check("x" * 64, "name", max_length=64, name=True) == "x" * 64
+    with pytest.raises(InputError, match="at most 64"):
+        text_check("x" * 65, "name", max_length=64, name=True)
