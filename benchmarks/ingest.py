@@ -27,12 +27,14 @@ connection error). See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -287,6 +289,47 @@ def cpu_delta(before: dict[int, float] | None, after: dict[int, float] | None) -
 # --- Load -----------------------------------------------------------------------------
 
 
+class KeepAliveClient:
+    """One persistent HTTP/1.1 connection (http.client), posting like `requests.Session.post`.
+
+    `requests` costs the client ~1 ms of CPU per upload with the GIL held; on
+    a 2-CPU machine that CPU is taken from the server under test. Both servers
+    (qmtjq and the jq2qmt peer) get the same client (`--client`). A failed
+    call closes the connection and counts as an error; nothing is retried.
+    """
+
+    class Answer:
+        def __init__(self, status: int, body: bytes) -> None:
+            self.status_code, self.content = status, body
+
+        @property
+        def text(self) -> str:
+            return self.content.decode("utf-8", "replace")
+
+        def json(self):
+            return json.loads(self.content)
+
+    def __init__(self) -> None:
+        self.conn: http.client.HTTPConnection | None = None
+
+    def post(self, url: str, data: bytes, headers: dict[str, str], timeout: float):
+        parts = urlsplit(url)
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        try:
+            self.conn.request("POST", parts.path, body=data, headers=headers)
+            answer = self.conn.getresponse()
+            body = answer.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.conn.close()
+            self.conn = None
+            raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+        if answer.will_close:
+            self.conn.close()
+            self.conn = None
+        return self.Answer(answer.status, body)
+
+
 @dataclass
 class Worker:
     index: int
@@ -294,7 +337,7 @@ class Worker:
     api_key: str
     private_pem: bytes
     strategy: str
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session | KeepAliveClient = field(default_factory=requests.Session)
     sequence: int = 0  # bumps every upload so the target always changes
     sign_ms: float = 0.0  # wall time spent in token_sign (client time, not in the latency)
 
@@ -312,6 +355,7 @@ class RunResult:
     client_cpu_ms: float
     sign_ms: float  # mean wall time of token_sign per upload (0 for api_key)
     first_errors: list[str]
+    round: int = 1  # --repeat: which round of the interleaved runs
 
     @property
     def rate(self) -> float:
@@ -561,7 +605,9 @@ def bench_database(
         output = manage(env, "-c", CLIENTS_SCRIPT, stdin=json.dumps(specs))
         created = json.loads(output.strip().splitlines()[-1])
         workers = [
-            Worker(i, c["client_id"], c["api_key"], keys[i][0], f"bench-{database.name}-{i:02d}")
+            Worker(
+                i, c["client_id"], c["api_key"], keys[i][0], f"bench-{database.name}-{i:02d}", new_session(args)
+            )
             for i, c in enumerate(created)
         ]
         log_path = Path(tempfile.mkstemp(prefix=f"qmtjq-bench-{database.name}-", suffix=".log")[1])
@@ -580,6 +626,10 @@ def bench_database(
             database.drop()
 
 
+def new_session(args):
+    return KeepAliveClient() if args.client == "keepalive" else requests.Session()
+
+
 def bench_peer(args, keys) -> list[RunResult]:
     from jq2qmt_peer import PEER_API_KEY, PeerSetup
 
@@ -594,7 +644,8 @@ def bench_peer(args, keys) -> list[RunResult]:
         server = Server(argv=peer.argv(port), env=peer.env(env), cwd=peer.src, log_path=log_path, port=port)
         server.wait_ready("/api/v1/auth/info")
         workers = [
-            Worker(i, f"peer-{i}", PEER_API_KEY, keys[i][0], f"bench-peer-{i:02d}") for i in range(len(keys))
+            Worker(i, f"peer-{i}", PEER_API_KEY, keys[i][0], f"bench-peer-{i:02d}", new_session(args))
+            for i in range(len(keys))
         ]
         return load_runs(label, server, workers, args, ("api_key",))
     finally:
@@ -624,14 +675,48 @@ def print_table(results: list[RunResult]) -> None:
             f"{r.db:18s} {r.mode:8s} {r.uploads:7d} {r.errors:6d} {r.rate:10.1f} "
             f"{latency} {server_cpu} {r.client_cpu_ms:6.1f}{flags}"
         )
-    peers = [r for r in results if r.db.startswith("jq2qmt")]
-    if peers:
+    rounds = sorted({r.round for r in results})
+    ratios: dict[str, list[float]] = {}
+    for number in rounds:
+        batch = [r for r in results if r.round == number]
+        peers = [r for r in batch if r.db.startswith("jq2qmt")]
+        if not peers or not peers[0].rate:
+            continue
         peer = peers[0]
-        print(f"\nratio to jq2qmt ({peer.rate:.1f} uploads/s, same run), aim >= {TARGET_RATIO:.1f}x:")
-        for r in results:
-            if r.db.startswith("qmtjq") and r.mode == "api_key" and peer.rate:
+        title = f"round {number}: " if len(rounds) > 1 else ""
+        print(f"\n{title}ratio to jq2qmt ({peer.rate:.1f} uploads/s, same run), aim >= {TARGET_RATIO:.1f}x:")
+        for r in batch:
+            if r.db.startswith("qmtjq") and r.mode == "api_key":
                 ratio = r.rate / peer.rate
+                ratios.setdefault(r.db, []).append(ratio)
                 print(f"   {r.db:18s} {ratio:5.2f}x" + ("" if ratio >= TARGET_RATIO else "  MISSED"))
+    if len(rounds) > 1:
+        print_summary(results, ratios)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def print_summary(results: list[RunResult], ratios: dict[str, list[float]]) -> None:
+    """Medians over the rounds, per server and mode, and the spread of the per-round ratios."""
+    print(f"\nover {len({r.round for r in results})} rounds (median, min-max):")
+    labels = list(dict.fromkeys((r.db, r.mode) for r in results))
+    for db, mode in labels:
+        runs = [r for r in results if r.db == db and r.mode == mode]
+        rates = [r.rate for r in runs]
+        p99s = [r.percentile(99) for r in runs]
+        cpus = [r.server_cpu_ms for r in runs if r.server_cpu_ms is not None]
+        errors = sum(r.errors for r in runs)
+        line = (
+            f"   {db:18s} {mode:8s} uploads/s {_median(rates):6.1f} ({min(rates):.0f}-{max(rates):.0f})  "
+            f"p99 ms {_median(p99s):6.1f} ({min(p99s):.0f}-{max(p99s):.0f})  "
+            f"server CPU ms {_median(cpus):4.1f}  errors {errors}"
+        )
+        if db in ratios and mode == "api_key":
+            values = ratios[db]
+            line += f"  ratio {_median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
+        print(line)
 
 
 def _interrupt(signum, frame):
@@ -670,6 +755,13 @@ def main() -> int:
         help="'serve' = manage.py serve --web-workers N (the real thing); "
         "'waitress' = waitress-serve in one process (the server before serve --web-workers)",
     )
+    parser.add_argument(
+        "--client",
+        choices=["keepalive", "requests"],
+        default="keepalive",
+        help="HTTP client of the load threads: one http.client keep-alive connection each (default, "
+        "least client CPU) or a requests.Session (the figures before this option)",
+    )
     parser.add_argument("--threads", type=int, default=8, help="threads per web process (default 8)")
     parser.add_argument("--peer", metavar="DIR", help="a jq2qmt checkout: run it under the same load")
     parser.add_argument(
@@ -701,12 +793,19 @@ def main() -> int:
         help="let token_sign parse the private key PEM on every call (~50 ms of client CPU "
         "holding the GIL; makes rsa_v2 measure the client, not the server)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of interleaved runs (jq2qmt, then qmtjq with each process count); with more than one, "
+        "medians and the per-round ratios are printed at the end",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases afterwards")
     args = parser.parse_args()
     if not 1 <= args.lines <= len(CODES):
         parser.error(f"--lines must be 1-{len(CODES)}")
-    if args.uploads < 1 or args.concurrency < 1:
-        parser.error("--uploads and --concurrency must be at least 1")
+    if args.uploads < 1 or args.concurrency < 1 or args.repeat < 1:
+        parser.error("--uploads, --concurrency and --repeat must be at least 1")
     if args.server == "waitress":
         args.web_workers = [1]
     args.modes = MODES if args.mode == "both" else (args.mode,)
@@ -720,7 +819,7 @@ def main() -> int:
         f"Python {platform.python_version()}; client and server share these CPUs"
     )
     print(
-        f"load: {args.uploads} uploads per run, {args.concurrency} closed-loop clients, "
+        f"load: {args.uploads} uploads per run, {args.concurrency} closed-loop clients ({args.client}), "
         f"{args.lines} lines per upload, {args.threads} threads per web process, "
         f"qmtjq via {args.server} with {args.web_workers} web process(es)"
         + (f", server env {extra_env}" if extra_env else "")
@@ -744,11 +843,21 @@ def main() -> int:
 
     results: list[RunResult] = []
     try:
-        if args.peer:
-            results += bench_peer(args, keys)
-        for make_database in databases:
-            for web_workers in args.web_workers:
-                results += bench_database(make_database(), args, keys, extra_env, web_workers)
+        # Rounds interleave the servers (jq2qmt, then qmtjq with each process
+        # count): the machine's speed drifts by tens of percent over minutes,
+        # so each ratio compares runs made next to each other.
+        for round_number in range(1, args.repeat + 1):
+            if args.repeat > 1:
+                print(f"\n#### round {round_number} of {args.repeat}")
+            batch: list[RunResult] = []
+            if args.peer:
+                batch += bench_peer(args, keys)
+            for make_database in databases:
+                for web_workers in args.web_workers:
+                    batch += bench_database(make_database(), args, keys, extra_env, web_workers)
+            for result in batch:
+                result.round = round_number
+            results += batch
     except KeyboardInterrupt:
         print("\ninterrupted; server stopped")
         print_table(results)
