@@ -241,3 +241,19 @@ class SeenToken(models.Model):
 
     def __str__(self) -> str:
         return self.digest[:12]
+
+
+class ApiRateWindow(models.Model):
+    """Requests an API client made in one minute-long window (the rate limit's shared, atomic count)."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    window = models.BigIntegerField(help_text="Unix time of the window's start divided by its length")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("API rate window")
+        verbose_name_plural = _("API rate windows")
+        constraints = [models.UniqueConstraint(fields=["client", "window"], name="api_rate_window_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}@{self.window}: {self.count}"

@@ -1,28 +1,28 @@
-from rest_framework.throttling import SimpleRateThrottle
+from django.utils import timezone
+from rest_framework.throttling import BaseThrottle
 
 from .authentication import ClientAuth
+from .rate_limits import rate_take
 
 
-class ApiClientRateThrottle(SimpleRateThrottle):
-    """Per-client request budget, set on each API client (requests per minute)."""
+class ApiClientRateThrottle(BaseThrottle):
+    """Per-client request budget, set on each API client (requests per minute; 0 = unlimited).
 
-    scope = "api_client"
-
-    def get_rate(self):
-        return None  # set per request in allow_request
+    The count lives in the database (`positions.rate_limits`), shared by every
+    web process and counted atomically.
+    """
 
     def allow_request(self, request, view):
+        self._wait = None
         auth = request.auth
         if not isinstance(auth, ClientAuth):
             return True  # staff sessions are not rate limited
-        self.num_requests, self.duration = auth.client.rate_limit_per_minute, 60
-        if self.num_requests <= 0:
+        limit = auth.client.rate_limit_per_minute
+        if limit <= 0:
             return True
-        self.key = f"throttle_api_client_{auth.client.pk}"
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        if len(self.history) >= self.num_requests:
-            return self.throttle_failure()
-        return self.throttle_success()
+        decision = rate_take(client=auth.client, limit=limit, now=timezone.now())
+        self._wait = decision.retry_after
+        return decision.allowed
+
+    def wait(self):
+        return self._wait

@@ -81,6 +81,12 @@ SCHEDULES: list[ScheduleSpec] = [
         schedule_type=Schedule.MINUTES,
         minutes=10,
     ),
+    ScheduleSpec(
+        name="positions: purge rate-limit windows",
+        func="positions.tasks.rate_windows_purge",
+        schedule_type=Schedule.MINUTES,
+        minutes=10,
+    ),
 ]
 
 
