@@ -346,6 +346,16 @@ def decision_reason(row: dict) -> str:
     )
 
 
+def run_message(run) -> str:
+    """A rotation run's message in the reader's language: from RotationRun.message_params when the row
+    has them (runs stored since run messages carry codes), else from the stored text."""
+    from rotation.texts import ROTATION_RUN_TEXTS
+
+    return coded_message(
+        templates=ROTATION_RUN_TEXTS, coded=getattr(run, "message_params", None), stored=getattr(run, "message", "")
+    )
+
+
 ROUND_STATUS_KEYS = {
     "held_for_approval": gettext_lazy("held for approval"),
     "placed": gettext_lazy("placed"),
