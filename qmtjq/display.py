@@ -356,6 +356,16 @@ def run_message(run) -> str:
     )
 
 
+def pause_reason(pause) -> str:
+    """The global pause's reason in the reader's language: a reason the system wrote (the trading PC's
+    copy of the server's pause) from its code; one a person typed, or an old row, as stored."""
+    from qmtjq.trading import TRADING_TEXTS
+
+    return coded_message(
+        templates=TRADING_TEXTS, coded=getattr(pause, "reason_params", None), stored=getattr(pause, "reason", "")
+    )
+
+
 ROUND_STATUS_KEYS = {
     "held_for_approval": gettext_lazy("held for approval"),
     "placed": gettext_lazy("placed"),

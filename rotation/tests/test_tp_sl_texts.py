@@ -6,7 +6,7 @@ from django.utils import translation
 
 from qmtjq.models import Notification
 from rotation.services import tp_sl_check
-from rotation.tests.test_cooldown import A, C, DAY, account, at, rotation, take_profit_on_a, trading_days  # noqa: F401
+from rotation.tests.test_cooldown import DAY, A, C, account, at, rotation, take_profit_on_a, trading_days  # noqa: F401
 
 
 @pytest.mark.parametrize(
