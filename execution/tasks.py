@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from qmtjq import display
 from qmtjq.models import Notification
 from qmtjq.notifications import EVENT_HEARTBEAT_MISSING, notify
 
@@ -35,19 +36,22 @@ def heartbeat_watchdog(now: datetime | None = None) -> list[str]:
         lease = getattr(account, "lease", None)
         if lease is not None and lease.heartbeat_at >= cutoff:
             continue
-        if lease is None:
-            body = _("No worker holds this account's lease: start qmt_worker --account %(account)s.") % {
-                "account": account.name
-            }
-        else:
-            body = _("Last heartbeat %(at)s (%(minutes)d min ago) from %(holder)s.") % {
+
+        def body(account=account, lease=lease) -> str:
+            if lease is None:
+                return _("No worker holds this account's lease: start qmt_worker --account %(account)s.") % {
+                    "account": account.name
+                }
+            return _("Last heartbeat %(at)s (%(minutes)d min ago) from %(holder)s.") % {
                 "at": timezone.localtime(lease.heartbeat_at).strftime("%Y-%m-%d %H:%M:%S"),
                 "minutes": int((now - lease.heartbeat_at).total_seconds() // 60),
                 "holder": lease.holder,
             }
+
         notify(
             EVENT_HEARTBEAT_MISSING,
-            title=_("Worker heartbeat missing during trading hours: %(account)s") % {"account": account.name},
+            title=lambda account=account: _("Worker heartbeat missing during trading hours: %(account)s")
+            % {"account": account.name},
             body=body,
             key=account.name,
             level="error",
@@ -65,8 +69,8 @@ def _calendar_unknown_check(now: datetime) -> None:
             return  # once a day is enough
         notify(
             EVENT_HEARTBEAT_MISSING,
-            title=_("The trading calendar does not know today: workers are not trading"),
-            body=str(exc),
+            title=lambda: _("The trading calendar does not know today: workers are not trading"),
+            body=lambda why=str(exc): display.text(why),
             key=key,
             level="error",
         )

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
-from qmtjq.trading import trading_globally_off_reason
+from qmtjq.trading import trading_globally_off_reason, trading_text
 
 from . import selectors
 from .brokers.base import Broker, BrokerDisconnected, BrokerError
@@ -373,7 +373,7 @@ class Worker:
         if reason := trading_globally_off_reason():
             return reason
         if not self.account.trading_enabled:
-            return f"trading switch of account {self.account.name} is off"
+            return trading_text("account_off", name=self.account.name)[0]  # English, like the CLI
         if self.account.hours_enforced:
             from .calendar import CalendarUnknown, can_place_orders
 

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from positions.codes import CodeError, InstrumentClass, instrument_class
 
@@ -219,7 +219,7 @@ def text(stored: object) -> str:
         return ""
     # Round messages join several parts with "; " (one per order or reason).
     if "; " in raw:
-        return "; ".join(text(part) for part in raw.split("; "))
+        return join(text(part) for part in raw.split("; "))
     for pattern, template, formats in _COMPILED:
         match = pattern.fullmatch(raw)
         if match is None:
@@ -239,32 +239,68 @@ def text(stored: object) -> str:
     return raw
 
 
+def join(parts) -> str:
+    """Parts of one message joined the reader's way: '; ' in English, '；' in Chinese."""
+    return pgettext("list separator", "; ").join(str(part) for part in parts)
+
+
+def _param_shown(key: str, value, *, templates: dict, code: str | None):
+    """One parameter in the reader's formats; a nested coded text (a dict) is rendered with `templates`."""
+    from execution.planner.texts import (
+        MONEY_PARAMS,
+        ORDER_TEXT_PARAMS,
+        PERCENT_PARAMS,
+        PRICE_PARAMS,
+        STATUS_PARAMS,
+        VOLUME_PARAMS,
+    )
+
+    if isinstance(value, dict):
+        return coded_message(templates=templates, coded=value, stored=value.get("stored", ""))
+    if key in VOLUME_PARAMS:
+        return volume(value)
+    if key in MONEY_PARAMS:
+        return money(value)
+    if key in PRICE_PARAMS:
+        return price(value, code)
+    if key in PERCENT_PARAMS:
+        return percent(value, 1)
+    if key in STATUS_PARAMS:
+        return order_status_label(value)
+    if key in ORDER_TEXT_PARAMS:
+        return text(value)  # a broker's or an order's own text: known shapes translated, others as stored
+    if key == "at":
+        return _moment(value)
+    return value
+
+
 def coded_text(*, templates: dict, text_code: object, params: object, stored: object, code: str | None = None) -> str:
     """A text stored as a code + parameters (execution.planner.texts), in the reader's language with the
     reader's number formats; the stored English (through `text`) when the code or parameters are unusable."""
-    from execution.planner.texts import MONEY_PARAMS, PERCENT_PARAMS, PRICE_PARAMS, VOLUME_PARAMS
-
     parts = [templates.get(part) for part in text_code.split("+")] if isinstance(text_code, str) else [None]
     if None in parts or not isinstance(params, dict):
         return text(stored)
-    shown = {}
-    for key, value in params.items():
-        if key in VOLUME_PARAMS:
-            shown[key] = volume(value)
-        elif key in MONEY_PARAMS:
-            shown[key] = money(value)
-        elif key in PRICE_PARAMS:
-            shown[key] = price(value, code)
-        elif key in PERCENT_PARAMS:
-            shown[key] = percent(value, 1)
-        elif key == "at":
-            shown[key] = _moment(value)
-        else:
-            shown[key] = value
     try:
-        return "; ".join(_(template) % shown for template in parts)
+        code = code or (params.get("code") if isinstance(params.get("code"), str) else None)
+        shown = {key: _param_shown(key, value, templates=templates, code=code) for key, value in params.items()}
+        return join(_(template) % shown for template in parts)
     except (KeyError, TypeError, ValueError):
-        return str(stored or "")
+        return text(stored)
+
+
+def coded_message(*, templates: dict, coded: object, stored: object) -> str:
+    """A message stored as {"text": code, "params": {...}} or {"parts": [such texts, ...]} (joined the
+    reader's way), next to its English `stored`; old rows without codes render from `stored`."""
+    if not isinstance(coded, dict) or not coded:
+        return text(stored)
+    if "parts" in coded:
+        parts = coded["parts"]
+        if not isinstance(parts, list) or not parts or not all(isinstance(part, dict) for part in parts):
+            return text(stored)
+        return join(coded_message(templates=templates, coded=part, stored=part.get("stored", "")) for part in parts)
+    if "text" not in coded:
+        return text(coded.get("stored", stored))
+    return coded_text(templates=templates, text_code=coded.get("text"), params=coded.get("params"), stored=stored)
 
 
 def _moment(value) -> str:
@@ -292,11 +328,9 @@ def round_message(round_) -> str:
     (rows written since round messages carry codes), else from the stored English text."""
     from execution.planner.texts import ROUND_TEXTS
 
-    coded = getattr(round_, "message_params", None) or {}
-    stored = getattr(round_, "message", "")
-    if not isinstance(coded, dict):
-        return text(stored)
-    return coded_text(templates=ROUND_TEXTS, text_code=coded.get("text"), params=coded.get("params"), stored=stored)
+    return coded_message(
+        templates=ROUND_TEXTS, coded=getattr(round_, "message_params", None), stored=getattr(round_, "message", "")
+    )
 
 
 def decision_reason(row: dict) -> str:
@@ -309,6 +343,26 @@ def decision_reason(row: dict) -> str:
     return coded_text(
         templates=ROTATION_TEXTS, text_code=row.get("text"), params=row.get("params"),
         stored=row.get("reason", ""), code=row.get("code"),
+    )
+
+
+def run_message(run) -> str:
+    """A rotation run's message in the reader's language: from RotationRun.message_params when the row
+    has them (runs stored since run messages carry codes), else from the stored text."""
+    from rotation.texts import ROTATION_RUN_TEXTS
+
+    return coded_message(
+        templates=ROTATION_RUN_TEXTS, coded=getattr(run, "message_params", None), stored=getattr(run, "message", "")
+    )
+
+
+def pause_reason(pause) -> str:
+    """The global pause's reason in the reader's language: a reason the system wrote (the trading PC's
+    copy of the server's pause) from its code; one a person typed, or an old row, as stored."""
+    from qmtjq.trading import TRADING_TEXTS
+
+    return coded_message(
+        templates=TRADING_TEXTS, coded=getattr(pause, "reason_params", None), stored=getattr(pause, "reason", "")
     )
 
 
@@ -325,6 +379,17 @@ ROUND_STATUS_KEYS = {
 def status_word(value: object) -> str:
     """Raw status keys ('held_for_approval') as words in the reader's language."""
     return str(ROUND_STATUS_KEYS.get(str(value), value))
+
+
+def order_status_label(value) -> str:
+    """An order status code (57) as its label in the reader's language with the code: '废单 (57)'."""
+    from execution.models import OrderStatus
+
+    try:
+        label = OrderStatus(int(value)).label
+    except (TypeError, ValueError):
+        return str(value)
+    return _("%(label)s (%(code)s)") % {"label": label, "code": int(value)}
 
 
 def order_status(order) -> str:

@@ -131,6 +131,9 @@ class TradingPause(models.Model):
 
     paused = models.BooleanField(_("all trading paused"), default=False)
     reason = models.CharField(_("reason"), max_length=300, blank=True)
+    # {"text": code, "params": {...}} of a reason the system wrote (qmtjq.trading.TRADING_TEXTS);
+    # {} for a reason a person typed, shown as typed.
+    reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
     changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("changed by"), null=True, blank=True, on_delete=models.SET_NULL

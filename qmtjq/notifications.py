@@ -5,8 +5,14 @@ Interface (stable; the implementation grows behind it):
     notify(event, title=..., body=..., key=..., level=...)
 
 `event` is one of the EVENT_* names below. `key` folds duplicates: the same
-(event, key) within the folding window is recorded once. A failing channel
+(event, key) within the folding window is recorded once; callers build it from
+stable English or codes, never from a translated text. A failing channel
 never raises into the caller.
+
+`title` and `body` may be zero-argument callables: they are then rendered in
+the notification language (`notification_language()`: settings.LANGUAGE_CODE,
+the product's default, whatever language the calling request or command has
+active), so a trader reads the same language in every message.
 
 How it works:
 
@@ -44,7 +50,7 @@ from django.conf import settings
 from django.core.mail import get_connection, send_mail
 from django.db import connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from .webhook_signing import webhook_sign
@@ -105,13 +111,31 @@ class Message:
     at: datetime
 
 
-def notify(event: str, *, title: str, body: str = "", key: str = "", level: str = "warning") -> None:
-    """Record and send a notification; never raises."""
+def notification_language() -> str:
+    """The language notifications are written in: the product default (LANGUAGE_CODE, zh-hans)."""
+    return settings.LANGUAGE_CODE
+
+
+def notification_render(value) -> str:
+    """A title or body (a text, or a callable giving one) in the notification language."""
+    if not callable(value):
+        return str(value)
+    with translation.override(notification_language()):
+        return str(value())
+
+
+def notify(event: str, *, title, body="", key: str = "", level: str = "warning") -> None:
+    """Record and send a notification; never raises. `title`/`body`: texts or callables (see above)."""
+    try:
+        title, body = notification_render(title), notification_render(body)
+    except Exception:
+        logger.exception("notification %s: its text could not be rendered", event)
+        title, body = str(event), ""
     if event not in EVENTS:
         logger.error("unknown notification event %r: %s", event, title)
         return
     try:
-        _notify(event, title=str(title), body=str(body), key=str(key), level=str(level))
+        _notify(event, title=title, body=body, key=str(key), level=str(level))
     except Exception:
         logger.exception("notification %s %r could not be recorded or sent", event, title)
 
@@ -230,21 +254,25 @@ def channel_test_send(*, channel) -> dict:
     return channel_send(channel=channel, message=message)
 
 
-def _text(message: Message) -> str:
+def _footer(message: Message) -> str:
     at = timezone.localtime(message.at).strftime("%Y-%m-%d %H:%M:%S")
+    with translation.override(notification_language()):  # sent from a thread with no language of its own
+        return f"{event_label(message.event)} · {message.level} · {at}"
+
+
+def _text(message: Message) -> str:
     lines = [f"[qmtjq] {message.title}"]
     if message.body:
         lines.append(message.body)
-    lines.append(f"{event_label(message.event)} · {message.level} · {at}")
+    lines.append(_footer(message))
     return "\n".join(lines)
 
 
 def _markdown(message: Message) -> str:
-    at = timezone.localtime(message.at).strftime("%Y-%m-%d %H:%M:%S")
     parts = [f"### [qmtjq] {message.title}"]
     if message.body:
         parts.append(message.body)
-    parts.append(f"> {event_label(message.event)} · {message.level} · {at}")
+    parts.append(f"> {_footer(message)}")
     return "\n\n".join(parts)
 
 

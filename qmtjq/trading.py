@@ -30,13 +30,37 @@ def trading_globally_enabled() -> bool:
     return not TradingPause.objects.filter(pk=PAUSE_PK, paused=True).exists()
 
 
+# Why trading is off: a stable code and its English template (the msgid of its translation), the
+# scheme of execution.planner.texts; pages render them with qmtjq.display.pause_reason.
+TRADING_TEXTS = {
+    "env_off": "global kill switch TRADING_ENABLED is off",
+    "paused": "all trading paused in admin",
+    "account_off": "trading switch of account %(name)s is off",
+    "paused_on_server": "paused on the server",
+    # the trading PC's copy of the server's pause; `reason` is the server's (coded) reason
+    "server_pause": "server: %(reason)s",
+}
+
+
+def trading_text(text: str, **params) -> tuple[str, dict]:
+    """(the English, {"text": code, "params": ...}) of a reason of TRADING_TEXTS."""
+    from execution.planner.texts import coded
+
+    return coded(TRADING_TEXTS, text, **params)
+
+
+def trading_globally_off() -> tuple[str, dict]:
+    """(why no account may trade, its text code and parameters); ('', {}) when trading is globally allowed."""
+    if not settings.TRADING_ENABLED:
+        return trading_text("env_off")
+    if TradingPause.objects.filter(pk=PAUSE_PK, paused=True).exists():
+        return trading_text("paused")
+    return "", {}
+
+
 def trading_globally_off_reason() -> str:
     """Why no account may trade ('' when trading is globally allowed); English, for logs and round messages."""
-    if not settings.TRADING_ENABLED:
-        return "global kill switch TRADING_ENABLED is off"
-    if TradingPause.objects.filter(pk=PAUSE_PK, paused=True).exists():
-        return "all trading paused in admin"
-    return ""
+    return trading_globally_off()[0]
 
 
 @transaction.atomic
@@ -48,9 +72,10 @@ def trading_pause_set(*, paused: bool, user, reason: str = "") -> bool:
         return False
     pause.paused = paused
     pause.reason = reason.strip()[:300] if paused else ""
+    pause.reason_params = {}  # a person's words, shown as typed
     pause.changed_at = timezone.now()
     pause.changed_by = user
-    pause.save(update_fields=["paused", "reason", "changed_at", "changed_by"])
+    pause.save(update_fields=["paused", "reason", "reason_params", "changed_at", "changed_by"])
     state = "PAUSED" if paused else "RESUMED"
     message = f"All trading {state}." + (f" Reason: {pause.reason}" if pause.reason else "")
     LogEntry.objects.log_actions(

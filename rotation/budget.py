@@ -35,18 +35,23 @@ def other_strategies(*, rotation: RotationStrategy) -> list[str]:
     )
 
 
-def budget_missing_reason(*, rotation: RotationStrategy, others: list[str] | None = None) -> str | None:
-    """Why the rotation may not run without a budget (None: it may run)."""
+def budget_missing(*, rotation: RotationStrategy, others: list[str] | None = None) -> tuple[str, dict] | None:
+    """(why the rotation may not run without a budget, its text code and parameters); None: it may run."""
+    from .texts import run_text
+
     if rotation.budget_amount is not None or rotation.budget_share is not None:
         return None
     others = other_strategies(rotation=rotation) if others is None else others
     if not others:
         return None
-    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-    return (
-        f"account {rotation.account.name} follows other strategies too ({shown}): "
-        f"rotation {rotation.name} needs a capital budget (an amount or a share of total assets) before it runs"
-    )
+    shown = ", ".join(others[:5]) + (" …" if len(others) > 5 else "")
+    return run_text("budget_missing", account=rotation.account.name, others=shown, name=rotation.name)
+
+
+def budget_missing_reason(*, rotation: RotationStrategy, others: list[str] | None = None) -> str | None:
+    """Why the rotation may not run without a budget, in English (None: it may run)."""
+    missing = budget_missing(rotation=rotation, others=others)
+    return missing[0] if missing else None
 
 
 @dataclass(frozen=True)

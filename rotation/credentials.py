@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from qmtjq import crypto
 from qmtjq.notifications import EVENT_FACTORCAT_LOGIN_FAILED, notify
@@ -78,8 +79,8 @@ def _login_failed(
     logger.warning("Factor Cat account %s: %s", account.name, message)
     notify(
         EVENT_FACTORCAT_LOGIN_FAILED,
-        title=f"Factor Cat login failed: {account.name} ({cause})",
-        body=message,
+        title=lambda: _("Factor Cat login failed: %(account)s (%(cause)s)") % {"account": account.name, "cause": cause},
+        body=message,  # Factor Cat's own answer, as it said it
         key=f"{account.name}:{cause}",
     )
     return FactorCatAuthError(message, status)

@@ -17,10 +17,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from execution.calendar import SHANGHAI, can_place_orders, market_date
+from qmtjq import display
 from qmtjq.notifications import EVENT_ROTATION_FAILED, notify
 
 from .models import RotationRun, RotationStrategy
 from .schedule import due_slots
+from .texts import run_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,24 +57,21 @@ def _run_skip_late(*, run: RotationRun, now: datetime) -> None:
     rotation = run.rotation
     late = now - run.slot
     run.status = RotationRun.Status.SKIPPED
-    run.message = _(
-        "Skipped: the scheduled run of %(slot)s could only start at %(now)s, %(late)s minutes late, "
-        "more than the allowed %(allowed)s minutes. Trading on a late signal could buy or sell at "
-        "prices the selection was not made for; run it by hand if it is still wanted."
-    ) % {
-        "slot": _slot_text(run.slot),
-        "now": _slot_text(now),
-        "late": _minutes(late),
-        "allowed": _minutes(rotation.max_lateness),
-    }
+    run.message, run.message_params = run_text(
+        "late_skip",
+        slot=_slot_text(run.slot),
+        now=_slot_text(now),
+        late=_minutes(late),
+        allowed=_minutes(rotation.max_lateness),
+    )
     run.finished_at = now
-    run.save(update_fields=["status", "message", "finished_at"])
+    run.save(update_fields=["status", "message", "message_params", "finished_at"])
     logger.warning("rotation %s: %s", rotation.name, run.message)
     notify(
         EVENT_ROTATION_FAILED,
-        title=_("Rotation %(name)s skipped its %(slot)s run (%(late)s minutes late)")
+        title=lambda: _("Rotation %(name)s skipped its %(slot)s run (%(late)s minutes late)")
         % {"name": rotation.name, "slot": _slot_text(run.slot), "late": _minutes(late)},
-        body=run.message,
+        body=lambda: display.run_message(run),
         key=_notify_key(run),
     )
 
@@ -83,14 +82,14 @@ def _run_fail(*, run: RotationRun, error: Exception, now: datetime) -> None:
     if run.status == RotationRun.Status.RUNNING:
         # The service did not record the outcome itself.
         run.status = RotationRun.Status.FAILED
-        run.message = _("Failed: %(error)s") % {"error": f"{type(error).__name__}: {error}"}
+        run.message, run.message_params = run_text("failed", error=f"{type(error).__name__}: {error}")
         run.finished_at = now
-        run.save(update_fields=["status", "message", "finished_at"])
+        run.save(update_fields=["status", "message", "message_params", "finished_at"])
     notify(
         EVENT_ROTATION_FAILED,
-        title=_("Rotation %(name)s failed its %(slot)s run")
+        title=lambda: _("Rotation %(name)s failed its %(slot)s run")
         % {"name": rotation.name, "slot": _slot_text(run.slot)},
-        body=run.message,
+        body=lambda: display.run_message(run),
         key=_notify_key(run),
         level="error",
     )
@@ -135,8 +134,9 @@ def rotation_due_check(now: datetime | None = None) -> list[RotationRun]:
             logger.exception("rotation %s: cannot work out today's slot", rotation.name)
             notify(
                 EVENT_ROTATION_FAILED,
-                title=_("Rotation %(name)s cannot tell whether it is due") % {"name": rotation.name},
-                body=str(exc),
+                title=lambda rotation=rotation: _("Rotation %(name)s cannot tell whether it is due")
+                % {"name": rotation.name},
+                body=lambda exc=exc: display.text(str(exc)),
                 key=f"{rotation.name}:schedule:{today.isoformat()}",
                 level="error",
             )

@@ -309,6 +309,8 @@ class RotationRun(models.Model):
     decision = models.JSONField(_("decision"), default=list)  # [{code, name, action, volume, reason}]
     target_snapshot_id = models.BigIntegerField(_("target written"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
+    # {"text": code, "params": {...}} of the message (rotation.texts.ROTATION_RUN_TEXTS); {} for free texts.
+    message_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 

@@ -32,3 +32,40 @@ ROTATION_TEXTS = {
 def rotation_text(text: str, **params) -> tuple[str, dict]:
     """(the English reason, {"text": code, "params": JSON-safe parameters}) for a decision row."""
     return coded(ROTATION_TEXTS, text, **params)
+
+
+# Rotation run messages (RotationRun.message + RotationRun.message_params): why a run failed or was skipped.
+ROTATION_RUN_TEXTS = {
+    "budget_missing": (
+        "account %(account)s follows other strategies too (%(others)s): rotation %(name)s needs a capital "
+        "budget (an amount or a share of total assets) before it runs"
+    ),
+    "no_state": "account %(account)s has no reported state yet: start its worker first",
+    "no_total_asset": (
+        "account %(account)s reports no total assets: the capital budget, a share of them, cannot be measured"
+    ),
+    "budget_unknown": (
+        "rotation %(name)s: no price or cost for %(codes)s: the capital budget's use cannot be measured"
+    ),
+    "cooldown_calendar": (
+        "cannot count the %(days)s-trading-day take-profit/stop-loss cooldown: %(detail)s; nothing changed"
+    ),
+    "selection_unreadable": (
+        "Factor Cat's selection of record %(record)s has items that cannot be read (%(detail)s); nothing changed"
+    ),
+    "selection_empty": "Factor Cat's selection of record %(record)s is empty for %(day)s; nothing changed",
+    "selection_not_today": "Factor Cat's selection of record %(record)s %(detail)s; nothing changed",
+    "no_selection": "no selection for %(day)s: upload one (CSV or API) first; nothing changed",
+    "selection_other_day": "the selection is for %(listed)s, not %(day)s; nothing changed",
+    "late_skip": (
+        "Skipped: the scheduled run of %(slot)s could only start at %(now)s, %(late)s minutes late, "
+        "more than the allowed %(allowed)s minutes. Trading on a late signal could buy or sell at "
+        "prices the selection was not made for; run it by hand if it is still wanted."
+    ),
+    "failed": "Failed: %(error)s",
+}
+
+
+def run_text(text: str, **params) -> tuple[str, dict]:
+    """(the English message, {"text": code, "params": ...}) for a rotation run (RotationRun.message_params)."""
+    return coded(ROTATION_RUN_TEXTS, text, **params)

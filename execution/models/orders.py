@@ -240,6 +240,8 @@ class CodeHold(models.Model):
     code = models.CharField(_("code"), max_length=12)
     market_date = models.DateField(_("market date"))
     reason = models.TextField(_("reason"))
+    # {"text": code, "params": {...}} of the reason (planner.texts.HOLD_TEXTS); {} on rows from before.
+    reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
 

@@ -13,36 +13,35 @@ from .texts import round_text
 from .types import ZERO, Skip, SkipReason, SubscribedTarget
 
 
-def scale_problem(sub: SubscribedTarget) -> str:
-    """Why this subscription's scale factor cannot be computed, or ''."""
+def scale_problem_text(sub: SubscribedTarget) -> tuple[str, dict]:
+    """(why this subscription's scale factor cannot be computed or '', its text code and parameters)."""
     name = sub.strategy_name
     if sub.mode == "ratio":
         if sub.ratio is None or sub.ratio <= 0:
-            return f"subscription to strategy {name!r} has ratio {sub.ratio}: a ratio must be above 0"
-        return ""
+            return round_text("ratio_not_positive", name=name, ratio=str(sub.ratio))
+        return "", {}
     if sub.capital is None or sub.capital <= 0:
-        return f"subscription to strategy {name!r} has capital {sub.capital}: capital must be above 0"
+        return round_text("capital_not_positive", name=name, capital=str(sub.capital))
     if not sub.lines:
-        return ""  # an explicit empty target: the strategy went to cash, nothing to scale
+        return "", {}  # an explicit empty target: the strategy went to cash, nothing to scale
     if sub.total_value is not None and sub.total_value < 0:
-        return f"strategy {name!r} reported a negative total_value {sub.total_value}"
+        return round_text("negative_total_value", name=name, total_value=str(sub.total_value))
     if sub.total_value:
-        return ""
+        return "", {}
     # Without total_value, Σ volume × cost stands in for the strategy's size: every
     # line needs its cost, or the priced lines would get the whole capital.
     unpriced = sorted(line.code for line in sub.lines if line.volume and not line.cost > 0)
     if len(unpriced) == len(sub.lines):
-        return (
-            f"capital scaling of strategy {name!r} needs its total_value: the target has no total_value "
-            "and no line has a cost"
-        )
+        return round_text("capital_needs_total_value", name=name)
     if unpriced:
         shown = ", ".join(unpriced[:5]) + (" …" if len(unpriced) > 5 else "")
-        return (
-            f"capital scaling of strategy {name!r} needs its total_value or every line's cost: "
-            f"no cost for {shown}"
-        )
-    return ""
+        return round_text("capital_needs_costs", name=name, codes=shown)
+    return "", {}
+
+
+def scale_problem(sub: SubscribedTarget) -> str:
+    """Why this subscription's scale factor cannot be computed, or '' (English)."""
+    return scale_problem_text(sub)[0]
 
 
 def scale_factor(sub: SubscribedTarget) -> Decimal | None:
@@ -109,8 +108,9 @@ def targets_block(
             return round_text("no_target_yet", name=sub.strategy_name)
         if sub.confirmed_at is None or now - sub.confirmed_at > stale_after:
             return round_text("target_stale", name=sub.strategy_name, at=str(sub.confirmed_at))
-        if problem := scale_problem(sub):
-            return problem, {}
+        problem = scale_problem_text(sub)
+        if problem[0]:
+            return problem
     return "", {}
 
 

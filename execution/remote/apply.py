@@ -19,7 +19,7 @@ from django.db import transaction
 from positions.codes import CodeError, to_jq
 from positions.models import Strategy, TargetLine, TargetSnapshot, exact_key
 from qmtjq.models import TradingPause
-from qmtjq.trading import PAUSE_PK
+from qmtjq.trading import PAUSE_PK, TRADING_TEXTS, trading_text
 
 from ..models import (
     BrokerAccount,
@@ -178,15 +178,21 @@ def _reserved_apply(account: BrokerAccount, feed: dict) -> None:
 def _pause_apply(feed: dict, now: datetime) -> None:
     """The server's global pause, mirrored into the PC's own pause row (the worker's gate reads it)."""
     paused = not feed["trading_enabled_globally"]
-    reason = (SERVER_PAUSE_PREFIX + (feed.get("trading_off_reason") or "paused on the server"))[:300]
+    server_reason, server_text = feed.get("trading_off_reason") or "", feed.get("trading_off_text")
+    if not server_reason:
+        server_reason, server_text = trading_text("paused_on_server")
+    elif not (isinstance(server_text, dict) and server_text.get("text") in TRADING_TEXTS):
+        server_text = {}  # an older server, or a reason this PC does not know: shown as the server said it
+    english, coded = trading_text("server_pause", reason={**server_text, "stored": server_reason})
+    reason = english[:300]  # starts with SERVER_PAUSE_PREFIX, which lifting the pause looks for
     row = TradingPause.objects.filter(pk=PAUSE_PK).first()
     if paused and (row is None or not row.paused or row.reason != reason):
         TradingPause.objects.update_or_create(
-            pk=PAUSE_PK, defaults={"paused": True, "reason": reason, "changed_at": now}
+            pk=PAUSE_PK, defaults={"paused": True, "reason": reason, "reason_params": coded, "changed_at": now}
         )
     elif not paused and row is not None and row.paused and row.reason.startswith(SERVER_PAUSE_PREFIX):
         # Only a pause the server set is lifted by the server; one set on this PC stays.
-        TradingPause.objects.filter(pk=PAUSE_PK).update(paused=False, reason="", changed_at=now)
+        TradingPause.objects.filter(pk=PAUSE_PK).update(paused=False, reason="", reason_params={}, changed_at=now)
 
 
 def _requests_apply(account: BrokerAccount, feed: dict) -> None:

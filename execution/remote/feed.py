@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from qmtjq.models import TradingPause
-from qmtjq.trading import trading_globally_off_reason
+from qmtjq.trading import trading_globally_off
 
 from .. import planner, selectors
 from ..models import FINAL_STATUSES, BrokerAccount, ManagedCode, Order, ReservedHolding, Round, Subscription
@@ -116,12 +116,13 @@ def feed_build(*, account_id: int) -> dict:
     account = BrokerAccount.objects.get(pk=account_id)
     subscriptions = selectors.subscribed_targets(account=account)
     target, skips = planner.account_target(subscriptions)
-    off_reason = trading_globally_off_reason()
+    off_reason, off_text = trading_globally_off()
     return {
         "version": version,
         "server_time": time_out(timezone.now()),
         "trading_enabled_globally": not off_reason,
         "trading_off_reason": off_reason,
+        "trading_off_text": off_text,  # its text code + parameters (absent from older servers)
         "account": _account_out(account),
         "policy": policy_out(selectors.account_policy(account=account)),
         "reserved": [

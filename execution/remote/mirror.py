@@ -13,10 +13,11 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from qmtjq import display
 from qmtjq.db import serialized_writes
-from qmtjq.notifications import EVENT_ORDER_REJECTED, EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
+from qmtjq.notifications import EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
 
 from ..models import (
     BrokerAccount,
@@ -28,6 +29,7 @@ from ..models import (
     Round,
     WorkerClient,
 )
+from ..services.order_changes import order_rejected_notify
 from .mirror_state import ReportResult, heartbeat_record, quotes_upsert, state_record
 from .report import OrderIn, Report, ReportError, RoundIn
 
@@ -101,8 +103,9 @@ def _notify_round(account: BrokerAccount, row: Round) -> None:
     if row.status in events and not (row.status == Round.Status.HELD and row.finished_at):
         notify(
             events[row.status],
-            title=f"{account.name}: round {row.get_status_display()}",
-            body=display.round_message(row),
+            title=lambda: _("%(account)s: round %(status)s")
+            % {"account": account.name, "status": row.get_status_display()},
+            body=lambda: display.round_message(row),
             key=f"{account.name}:{row.message}",
             level="error" if row.status == Round.Status.FAILED else "warning",
         )
@@ -191,13 +194,7 @@ def _orders_upsert(
     result.orders += len(new) + len(changed)
     _events_insert(orders, stored, result)
     for row in rejected:
-        notify(
-            EVENT_ORDER_REJECTED,
-            title=f"Order rejected: {account.name} {row.get_side_display()} {row.code} × {row.volume}",
-            body=f"Order {row.key}: {row.message or '-'}",
-            key=row.key,
-            level="error",
-        )
+        order_rejected_notify(row)
     return stored
 
 

@@ -60,28 +60,27 @@ def price_missing_notify(*, scope: str, codes: list[str], now: datetime, what: s
     if not codes:
         return
     ages = dict(WorkerQuote.objects.filter(code__in=codes).values_list("code", "quoted_at"))
-    detail = [
-        f"{code}: "
-        + (
-            _("last worker quote %(minutes)d min old") % {"minutes": (now - ages[code]).total_seconds() // 60}
-            if code in ages
-            else _("no quote from any source")
-        )
-        for code in sorted(codes)
-    ]
+
+    def body() -> str:
+        detail = [
+            f"{code}: "
+            + (
+                _("last worker quote %(minutes)d min old") % {"minutes": (now - ages[code]).total_seconds() // 60}
+                if code in ages
+                else _("no quote from any source")
+            )
+            for code in sorted(codes)
+        ]
+        advice = _(
+            "Prices on the server come from the trading PC's reports (fresh for %(seconds)s s), "
+            "xtdata, HTTP quotes if enabled, then admin prices. Is the trading PC's worker running?"
+        ) % {"seconds": settings.WORKER_QUOTE_MAX_AGE_SECONDS}
+        return "\n".join([*detail, advice])
+
     notify(
         EVENT_ROTATION_SKIPPED_BOND,
-        title=_("%(scope)s: no fresh price for %(codes)s, %(what)s not checked")
-        % {"scope": scope, "codes": ", ".join(sorted(codes)), "what": what},
-        body="\n".join(
-            [
-                *detail,
-                _(
-                    "Prices on the server come from the trading PC's reports (fresh for %(seconds)s s), "
-                    "xtdata, HTTP quotes if enabled, then admin prices. Is the trading PC's worker running?"
-                )
-                % {"seconds": settings.WORKER_QUOTE_MAX_AGE_SECONDS},
-            ]
-        ),
+        title=lambda: _("%(scope)s: no fresh price for %(codes)s, %(what)s not checked")
+        % {"scope": scope, "codes": ", ".join(sorted(codes)), "what": str(what)},  # `what` may be lazy
+        body=body,
         key=f"price-missing:{scope}:{what}:{','.join(sorted(codes))}",
     )

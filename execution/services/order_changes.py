@@ -6,6 +6,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from qmtjq import display
 from qmtjq.notifications import EVENT_ORDER_REJECTED, notify
 
 from ..brokers.base import BrokerOrder
@@ -28,17 +29,22 @@ def order_history_row(order: Order, message: str = "", *, at: datetime | None = 
 def order_rejected_notify(order: Order) -> None:
     """The broker refused an order (or it could not be sent): someone should look. Sent after commit."""
     try:
-        title = _("Order rejected: %(account)s %(side)s %(code)s × %(volume)s") % {
-            "account": order.account.name,
-            "side": order.get_side_display(),
-            "code": order.code,
-            "volume": order.volume,
-        }
-        body = _("Order %(key)s (%(status)s): %(message)s") % {
-            "key": order.key,
-            "status": order.get_status_display(),
-            "message": order.message or "-",
-        }
+        account_name = order.account.name
+
+        def title() -> str:
+            return _("Order rejected: %(account)s %(side)s %(code)s × %(volume)s") % {
+                "account": account_name,
+                "side": order.get_side_display(),
+                "code": order.code,
+                "volume": display.volume(order.volume),
+            }
+
+        def body() -> str:
+            return _("Order %(key)s (%(status)s): %(message)s") % {
+                "key": order.key,
+                "status": display.order_status(order),
+                "message": display.text(order.message) or "-",
+            }
     except Exception:  # a notification must never stop the order bookkeeping
         logger.exception("could not describe rejected order %s", order.key)
         title, body = f"Order rejected: {order.key}", ""

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from qmtjq import display
 from qmtjq.notifications import EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
@@ -20,7 +21,7 @@ from qmtjq.notifications import EVENT_ROUND_BLOCKED, EVENT_ROUND_HELD, notify
 from .. import planner, selectors
 from ..brokers.base import Broker
 from ..models import BrokerAccount, Order, OrderStatus, Round
-from ..planner.texts import round_text
+from ..planner.texts import round_parts, round_text
 from .holds import codes_held, holds_update, plan_without_held
 from .lease import Fence
 from .orders import orders_create
@@ -55,20 +56,20 @@ def _fingerprint(subs: list[planner.SubscribedTarget], view: planner.AccountView
 
 
 def _notify_round(account: BrokerAccount, status: str, message: str, *, round_: Round | None = None) -> None:
-    """Tell someone a round cannot proceed, in the pages' language; the same account and reason
+    """Tell someone a round cannot proceed, in the notification language; the same account and reason
     (its stored English, which does not depend on the language) fold into one notification."""
     titles = {
-        Round.Status.BLOCKED: (EVENT_ROUND_BLOCKED, _("Round blocked: %(account)s"), "warning"),
-        Round.Status.HELD: (EVENT_ROUND_HELD, _("Round held for approval: %(account)s"), "warning"),
-        Round.Status.FAILED: (EVENT_ROUND_BLOCKED, _("Round failed: %(account)s"), "error"),
+        Round.Status.BLOCKED: (EVENT_ROUND_BLOCKED, gettext_noop("Round blocked: %(account)s"), "warning"),
+        Round.Status.HELD: (EVENT_ROUND_HELD, gettext_noop("Round held for approval: %(account)s"), "warning"),
+        Round.Status.FAILED: (EVENT_ROUND_BLOCKED, gettext_noop("Round failed: %(account)s"), "error"),
     }
     if status not in titles:
         return
     event, title, level = titles[status]
     notify(
         event,
-        title=title % {"account": account.name},
-        body=display.round_message(round_) if round_ is not None else display.text(message),
+        title=lambda: _(title) % {"account": account.name},
+        body=lambda: display.round_message(round_) if round_ is not None else display.text(message),
         key=f"{account.name}:{message}",
         level=level,
     )
@@ -154,11 +155,11 @@ def round_run(
         # The broker refused these very orders and nothing changed since: do
         # not send them again every second (a rejection loop), say why once.
         plan.status = planner.PlanStatus.BLOCKED
-        plan.message = (
-            f"the same orders were rejected by the broker ({previous.message}); waiting for targets, "
-            f"holdings or cash to change, or retrying after {REJECTED_RETRY_AFTER}"
+        plan.message, plan.message_params = round_text(
+            "rejected_again",
+            previous={**(previous.message_params or {}), "stored": previous.message},
+            minutes=int(REJECTED_RETRY_AFTER.total_seconds() // 60),
         )
-        plan.message_params = {}
         plan.orders = []
         if previous.status == Round.Status.BLOCKED:
             return RoundOutcome(plan, None, [])
@@ -242,15 +243,30 @@ def round_finish_if_done(*, account: BrokerAccount, now: datetime) -> int:
         refused = {OrderStatus.JUNK, OrderStatus.SEND_FAILED}
         if orders and all(o.status in refused and not o.filled_volume for o in orders):
             # Nothing reached the market: the round failed (visible, and not repeated blindly).
-            message = "; ".join(sorted({f"{o.code}: {o.message or o.get_status_display()}" for o in orders}))
+            round_.message, round_.message_params = _refused_message(orders)
+            round_.status, round_.finished_at = Round.Status.FAILED, now
             Round.objects.filter(pk=round_.pk).update(
-                status=Round.Status.FAILED, finished_at=now, message=message
+                status=round_.status, finished_at=now, message=round_.message, message_params=round_.message_params
             )
-            _notify_round(account, Round.Status.FAILED, message)
+            _notify_round(account, Round.Status.FAILED, round_.message, round_=round_)
         else:
             Round.objects.filter(pk=round_.pk).update(finished_at=now)
         finished += 1
     return finished
+
+
+def _refused_message(orders: list[Order]) -> tuple[str, dict]:
+    """A failed round's message: per order its own (broker's) text, else its status, one part per code."""
+    parts = {}
+    for order in orders:
+        if order.message:
+            part = round_text("order_refused", code=order.code, detail=order.message)
+        else:
+            with translation.override("en"):  # the stored text is English, whoever's language is active
+                english = f"{order.code}: {OrderStatus(order.status).label}"
+            part = (english, {"text": "order_refused_status", "params": {"code": order.code, "status": order.status}})
+        parts.setdefault(part[0], part)
+    return round_parts([parts[english] for english in sorted(parts)])
 
 
 def round_approve(*, round_: Round, user) -> None:

@@ -16,6 +16,8 @@ register.filter("duration", display.duration)
 register.filter("plan_text", display.text)
 register.filter("skip_detail", display.skip_detail)
 register.filter("round_message", display.round_message)
+register.filter("run_message", display.run_message)
+register.filter("pause_reason", display.pause_reason)
 register.filter("status_word", display.status_word)
 register.filter("order_status", display.order_status)
 

@@ -39,7 +39,7 @@ def test_stored_english_texts_render_in_chinese():
         assert display.text("已成 (56)") == "已成 (56)"
         assert display.text("报价类型 11") == "报价类型 11"
         assert display.text("600000.SH: MiniQMT disconnected; odd lot kept until it can go whole") == (
-            "600000.SH: MiniQMT 已断开; 零股保留，直到可以整体卖出"
+            "600000.SH: MiniQMT 已断开；零股保留，直到可以整体卖出"
         )
         assert display.status_word("held_for_approval") == "等待审批"
     with translation.override("en"):

@@ -111,9 +111,11 @@ def refused_url():
 
 
 @pytest.fixture(autouse=True)
-def english(client):
-    """Assertions read English text, whatever the catalog translates (the default language is Chinese)."""
+def english(client, settings):
+    """Assertions read English text, whatever the catalog translates (the default language is Chinese);
+    notifications are written in LANGUAGE_CODE, so that is English here too."""
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
 

@@ -265,7 +265,7 @@ class RotationStrategyAdmin(ReadableFieldsMixin, SelectionUploadMixin, Confirmed
                     "run": run,
                     "rows": decision_rows(run.decision),
                     "budget": None,
-                    "error": message if run.status == RotationRun.Status.FAILED else "",
+                    "error": display.run_message(run) if run.status == RotationRun.Status.FAILED else "",
                 }
             )
         return self._results_page(request, results, dry_run=False)

@@ -7,9 +7,11 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from execution.admin.base import ReadOnlyAdminMixin, ReadOnlyInline
+from qmtjq import display
 
 from ..forms import SelectionUploadForm
 from ..models import RotationRun, RotationStrategy, Selection, SelectionItem, TpSlEvent
@@ -127,11 +129,11 @@ class RotationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "selection_link",
         "decision_table",
         "target_link",
-        "message",
+        "message_shown",
         "started_at",
         "finished_at",
     ]
-    readonly_fields = ["selection_link", "decision_table", "target_link"]
+    readonly_fields = ["selection_link", "decision_table", "target_link", "message_shown"]
 
     @admin.display(description=_("decision"))
     def decision_table(self, obj):
@@ -146,7 +148,11 @@ class RotationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("message"))
     def message_short(self, obj):
-        return (obj.message[:100] + "…") if len(obj.message) > 100 else (obj.message or "—")
+        return Truncator(display.run_message(obj)).chars(100) or "—"
+
+    @admin.display(description=_("message"))
+    def message_shown(self, obj):
+        return display.run_message(obj) or "—"
 
     @admin.display(description=_("selection"))
     def selection_link(self, obj):

@@ -26,9 +26,7 @@ def cooldown_codes(*, rotation: RotationStrategy, today: date) -> dict[str, tupl
         for _day in range(days - 1):
             start = previous_trading_day(start)
     except CalendarUnknown as exc:
-        raise RotationError(
-            f"cannot count the {days}-trading-day take-profit/stop-loss cooldown: {exc}; nothing changed"
-        ) from None
+        raise RotationError.of("cooldown_calendar", days=days, detail=str(exc)) from None
     since = datetime.combine(start, time.min, tzinfo=SHANGHAI)
     cooling = {}
     for event in TpSlEvent.objects.filter(rotation=rotation, at__gte=since).order_by("at", "id"):

@@ -13,7 +13,20 @@ from ..models import RotationStrategy
 
 
 class RotationError(Exception):
-    """A run cannot go ahead; the message says why (nothing was changed)."""
+    """A run cannot go ahead; the message says why (nothing was changed).
+
+    `coded` is the message's text code and parameters (rotation.texts.ROTATION_RUN_TEXTS), so pages
+    read it in the reader's language; {} for free texts (e.g. a Factor Cat error)."""
+
+    def __init__(self, message: str, coded: dict | None = None):
+        super().__init__(message)
+        self.coded = coded or {}
+
+    @classmethod
+    def of(cls, text: str, **params) -> "RotationError":
+        from ..texts import run_text
+
+        return cls(*run_text(text, **params))
 
 
 # --- creating rotations --------------------------------------------------------------

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from execution.calendar import SHANGHAI, market_date, market_time
 from execution.models import AccountState, BrokerAccount
@@ -14,6 +15,7 @@ from positions.codes import to_jq
 from positions.models import TargetSnapshot
 from positions.services import target_write
 from positions.validation import TargetPosition
+from qmtjq import display
 from qmtjq.notifications import (
     EVENT_ROTATION_FAILED,
     EVENT_ROTATION_SKIPPED_BOND,
@@ -21,7 +23,7 @@ from qmtjq.notifications import (
 )
 
 from .. import decisions
-from ..budget import budget_limit, budget_missing_reason
+from ..budget import budget_limit, budget_missing
 from ..models import RotationRun, RotationStrategy, Selection
 from .cooldown import cooldown_codes
 from .rotations import RotationError
@@ -48,20 +50,15 @@ def _current_target(rotation: RotationStrategy) -> tuple[dict[str, int], dict[st
 def rotation_decide(
     *, rotation: RotationStrategy, bonds: list[SelectedBond], trade_date: date
 ) -> decisions.Decision:
-    if reason := budget_missing_reason(rotation=rotation):
-        raise RotationError(reason)  # sized from the whole cash, it would starve the other strategies
+    if missing := budget_missing(rotation=rotation):
+        raise RotationError(*missing)  # sized from the whole cash, it would starve the other strategies
     held, costs = _current_target(rotation)
     cooling = cooldown_codes(rotation=rotation, today=trade_date)
     state = AccountState.objects.filter(account=rotation.account).first()
     if state is None:
-        raise RotationError(
-            f"account {rotation.account.name} has no reported state yet: start its worker first"
-        )
+        raise RotationError.of("no_state", account=rotation.account.name)
     if rotation.budget_share is not None and not state.total_asset:
-        raise RotationError(
-            f"account {rotation.account.name} reports no total assets: "
-            "the capital budget, a share of them, cannot be measured"
-        )
+        raise RotationError.of("no_total_asset", account=rotation.account.name)
     quotes = _quotes(rotation.account, [b.code for b in bonds] + list(held))
     try:
         return decisions.decide(
@@ -79,7 +76,7 @@ def rotation_decide(
             held_costs=costs,
         )
     except decisions.BudgetUnknown as exc:
-        raise RotationError(f"rotation {rotation.name}: {exc}") from None
+        raise RotationError.of("budget_unknown", name=rotation.name, codes=", ".join(exc.codes)) from None
 
 
 def _write_target(
@@ -117,11 +114,12 @@ def run_execute(*, run: RotationRun, now: datetime) -> RotationRun:
             snapshot = _write_target(rotation, decision.target, decision.prices)
     except Exception as exc:  # recorded and notified; the job goes on with other rotations
         run.status, run.message, run.finished_at = RotationRun.Status.FAILED, str(exc), timezone.now()
-        run.save(update_fields=["status", "message", "finished_at"])
+        run.message_params = exc.coded if isinstance(exc, RotationError) else {}
+        run.save(update_fields=["status", "message", "message_params", "finished_at"])
         notify(
             EVENT_ROTATION_FAILED,
-            title=f"rotation {rotation.name} failed",
-            body=str(exc),
+            title=lambda: _("Rotation %(name)s failed") % {"name": rotation.name},
+            body=lambda: display.run_message(run),
             key=f"{rotation.name}:{exc}",
         )
         if not isinstance(exc, RotationError):
@@ -137,8 +135,9 @@ def run_execute(*, run: RotationRun, now: datetime) -> RotationRun:
     for row in decision.notify_rows:
         notify(
             EVENT_ROTATION_SKIPPED_BOND,
-            title=f"rotation {rotation.name} skipped {row.code} {row.name}",
-            body=row.reason,
+            title=lambda row=row: _("Rotation %(name)s skipped %(code)s %(bond)s")
+            % {"name": rotation.name, "code": row.code, "bond": row.name},
+            body=lambda row=row: display.decision_reason(row.as_dict()),
             key=f"{rotation.name}:{row.code}:{row.reason}",
         )
     return run

@@ -144,19 +144,19 @@ def factorcat_selection_get(*, rotation: RotationStrategy, trade_date: date) -> 
     answer = with_relogin(
         rotation.factorcat_account, lambda client: client.today_selection(rotation.factorcat_history_id)
     )
-    where = f"Factor Cat's selection of record {rotation.factorcat_history_id}"
+    record = rotation.factorcat_history_id
     if answer.problems:
         shown = "; ".join(answer.problems[:5]) + ("; …" if len(answer.problems) > 5 else "")
-        raise RotationError(f"{where} has items that cannot be read ({shown}); nothing changed")
+        raise RotationError.of("selection_unreadable", record=record, detail=shown)
     if not answer.bonds:
-        raise RotationError(f"{where} is empty for {trade_date}; nothing changed")
+        raise RotationError.of("selection_empty", record=record, day=trade_date.isoformat())
     problem = decisions.selection_date_problem(
         trade_date=trade_date,
         listed=answer.trade_date,
         bond_dates={bond.code: bond.trade_date for bond in answer.bonds},
     )
     if problem:
-        raise RotationError(f"{where} {problem}; nothing changed")
+        raise RotationError.of("selection_not_today", record=record, detail=problem)
     return [SelectedBond(b.code, b.name, b.rank, b.price) for b in answer.bonds]
 
 
@@ -179,7 +179,7 @@ def selection_uploaded(*, rotation: RotationStrategy, trade_date: date) -> Selec
         .first()
     )
     if selection is None:
-        raise RotationError(f"no selection for {trade_date}: upload one (CSV or API) first; nothing changed")
+        raise RotationError.of("no_selection", day=trade_date.isoformat())
     return selection
 
 
@@ -192,6 +192,8 @@ def selection_for(
         return None, factorcat_selection_get(rotation=rotation, trade_date=trade_date)
     selection = selection_uploaded(rotation=rotation, trade_date=trade_date)
     if selection.trade_date != trade_date:  # the query guarantees it; a run trades only its own day's list
-        raise RotationError(f"the selection is for {selection.trade_date}, not {trade_date}; nothing changed")
+        raise RotationError.of(
+            "selection_other_day", listed=selection.trade_date.isoformat(), day=trade_date.isoformat()
+        )
     bonds = [SelectedBond(i.code, i.name, i.rank, i.price) for i in selection.items.all()]
     return selection, bonds

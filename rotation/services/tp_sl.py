@@ -5,9 +5,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from execution.calendar import can_place_orders, market_date
 from execution.remote.quotes import price_missing_notify
+from qmtjq import display
 from qmtjq.notifications import (
     EVENT_TP_SL_TRIGGERED,
     notify,
@@ -66,8 +68,34 @@ def _price_missing(rotation: RotationStrategy, codes: list[str], now: datetime) 
         return  # prices do not move outside sessions; nothing was missed
     # Quote ages are measured on the wall clock, as the quotes' freshness is.
     price_missing_notify(
-        scope=rotation.name, codes=codes, now=timezone.now(), what=_("take-profit/stop-loss")
+        scope=rotation.name, codes=codes, now=timezone.now(), what=gettext_lazy("take-profit/stop-loss")
     )
+
+
+def _tp_sl_title(rotation: RotationStrategy, trigger) -> str:
+    kind = TpSlEvent.Kind(trigger.kind).label
+    return _("%(rotation)s: %(kind)s %(code)s") % {"rotation": rotation.name, "kind": kind, "code": trigger.code}
+
+
+def _tp_sl_body(trigger, refill_code: str, refill_volume: int, refill_blocked: str) -> str:
+    """What the trader reads: price against cost basis, and what replaced the bond (or why nothing did)."""
+    parts = [
+        _("price %(price)s vs cost %(cost)s (%(profit)s), ratio %(ratio)s")
+        % {
+            "price": display.price(trigger.price, trigger.code),
+            "cost": display.price(trigger.cost, trigger.code),
+            "profit": display.percent(trigger.profit, signed=True),
+            "ratio": display.percent(trigger.ratio),
+        }
+    ]
+    if refill_code:
+        parts.append(
+            _("refilled with %(code)s × %(volume)s")
+            % {"code": refill_code, "volume": display.volume(refill_volume)}
+        )
+    if refill_blocked:
+        parts.append(_("no refill: %(why)s") % {"why": display.text(refill_blocked)})
+    return display.join(parts)
 
 
 def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
@@ -148,11 +176,9 @@ def tp_sl_check(*, now: datetime, dry_run: bool = False) -> list[dict]:
             )
             notify(
                 EVENT_TP_SL_TRIGGERED,
-                title=f"{rotation.name}: {trigger.kind.replace('_', '-')} {trigger.code}",
-                body=(
-                    f"price {trigger.price} vs cost {trigger.cost} ({trigger.profit:+.2%}), ratio {trigger.ratio}"
-                    + (f"; refilled with {refill_code} × {refill_volume}" if refill_code else "")
-                    + (f"; no refill: {refill_blocked}" if refill_blocked else "")
+                title=lambda trigger=trigger, rotation=rotation: _tp_sl_title(rotation, trigger),
+                body=lambda trigger=trigger, code=refill_code, volume=refill_volume, blocked=refill_blocked: (
+                    _tp_sl_body(trigger, code, volume, blocked)
                 ),
                 key=f"{rotation.name}:{trigger.code}:{trigger.kind}",
             )

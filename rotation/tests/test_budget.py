@@ -255,7 +255,7 @@ def test_account_with_other_strategies_refuses_a_run_without_budget(account):
     rotation.strategy.refresh_from_db()
     assert rotation.strategy.current_snapshot_id == before
     notification = Notification.objects.get(event=EVENT_ROTATION_FAILED)
-    assert "capital budget" in notification.body
+    assert "资金预算" in notification.body and "manual" in notification.body  # written in LANGUAGE_CODE
 
 
 def test_dry_run_tells_the_missing_budget_too(account):

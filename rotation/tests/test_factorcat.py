@@ -662,8 +662,14 @@ def test_verified_client_logs_no_tls_warning(fake, caplog):
 
 @pytest.fixture
 def notified(monkeypatch):
+    from qmtjq.notifications import notification_render
+
     sent = []
-    monkeypatch.setattr(credentials, "notify", lambda event, **kwargs: sent.append((event, kwargs)))
+
+    def record(event, **kwargs):  # titles and bodies as notify renders them (callables in LANGUAGE_CODE)
+        sent.append((event, {name: notification_render(value) for name, value in kwargs.items()}))
+
+    monkeypatch.setattr(credentials, "notify", record)
     return sent
 
 

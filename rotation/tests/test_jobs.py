@@ -43,7 +43,9 @@ def xshg_calendar():
 
 
 @pytest.fixture
-def english():
+def english(settings):
+    """English pages and notifications (notifications are written in LANGUAGE_CODE)."""
+    settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
 
@@ -93,7 +95,12 @@ def run_execute(monkeypatch):
 @pytest.fixture
 def notices(monkeypatch):
     sent = []
-    monkeypatch.setattr(jobs, "notify", lambda event, **kwargs: sent.append((event, kwargs)))
+    from qmtjq.notifications import notification_render
+
+    def record(event, **kwargs):  # titles and bodies as notify renders them (callables in LANGUAGE_CODE)
+        sent.append((event, {name: notification_render(value) for name, value in kwargs.items()}))
+
+    monkeypatch.setattr(jobs, "notify", record)
     return sent
 
 

@@ -39,7 +39,7 @@ def test_decision_rows_store_a_code_and_parameters_next_to_the_english():
 @pytest.mark.parametrize(
     "language, expected",
     [("en", ["rank 12", "beyond the top 3", "left the selection; suspended now, the worker sells when it trades again"]),
-     ("zh-hans", ["排名第 12", "排名在前 3 之外", "已移出入选名单; 当前停牌，恢复交易后由 worker 卖出"])],
+     ("zh-hans", ["排名第 12", "排名在前 3 之外", "已移出入选名单；当前停牌，恢复交易后由 worker 卖出"])],
 )
 def test_reasons_render_from_their_parameters(language, expected):
     rows = [
