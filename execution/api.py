@@ -167,7 +167,9 @@ class OrdersApi(ApiView):
             if "page" in request.query_params:
                 raise ApiError("page: give page or cursor, not both")
             cursor = cursor_decode(request.query_params["cursor"])
-        result = order_page_get(queryset=queryset, size=ORDERS_PAGE_SIZE, page=page, cursor=cursor)
+        result = order_page_get(
+            queryset=queryset, size=ORDERS_PAGE_SIZE, page=page, cursor=cursor, deep_pages=False
+        )
 
         def link(cursor_text):
             params = request.query_params.copy()

@@ -79,16 +79,30 @@ def _newer(cursor: Cursor) -> Q:
 
 
 def order_page_get(
-    *, queryset: QuerySet, size: int, page: int = 1, cursor: Cursor | None = None, clamp: bool = False
+    *,
+    queryset: QuerySet,
+    size: int,
+    page: int = 1,
+    cursor: Cursor | None = None,
+    clamp: bool = False,
+    deep_pages: bool = True,
 ) -> OrderPage:
     """One page of rows newest first (by created_at, then id), from a cursor or a page number.
 
     clamp (pages for people): a page number past the end shows the last page, and on a list
     longer than COUNT_LIMIT page numbers stop there (OFFSET would read every skipped row):
     Next links, which carry a cursor, go on from there.
+    deep_pages=False (the API): on such a list a page number past that bound is an InputError
+    pointing to the cursor, instead of an OFFSET that reads every skipped row.
     """
     newest_first = queryset.order_by("-created_at", "-id")
     count, exact = count_bounded(queryset)
+    last_page_by_number = max(1, -(-COUNT_LIMIT // size))  # the last page starting inside the count
+    if not deep_pages and cursor is None and not exact and page > last_page_by_number:
+        raise InputError(
+            f"page: this list has more than {COUNT_LIMIT} rows; page numbers stop at {last_page_by_number}, "
+            "follow the next links (cursor=...) beyond"
+        )
     if clamp:
         page = min(page, max(1, -(-count // size)) if exact else COUNT_LIMIT // size)
     number = page
@@ -109,7 +123,7 @@ def order_page_get(
         has_previous = page > 1
     has_next = len(rows) > size
     rows = rows[:size]
-    if exact:
+    if exact and rows:  # rows that arrived after the count; a page past the end adds none
         count = max(count, (number - 1) * size + len(rows))
     return OrderPage(
         rows=rows,

@@ -149,6 +149,31 @@ def test_counts_stop_at_the_limit(client, account, make_api_client, monkeypatch)
     assert body["count"] == 150 and body["count_exact"] is False and body["next"]
 
 
+def test_api_deep_page_numbers_on_a_long_list_are_400_pointing_to_the_cursor(
+    client, account, make_api_client, monkeypatch
+):
+    """On a list longer than COUNT_LIMIT, ?page= stops where OFFSET would read every skipped row:
+    deeper pages are a 400 saying to follow the next links; pages inside the bound and short lists work."""
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 150)
+    _api_client, key = make_api_client("reader", rsa=False)
+    make_orders(account, 260)
+    assert client.get("/api/v1/orders?page=2", HTTP_X_API_KEY=key).status_code == 200  # rows 101-200
+    deep = client.get("/api/v1/orders?page=3", HTTP_X_API_KEY=key)
+    assert deep.status_code == 400
+    assert deep.json()["error"].startswith("page:") and "next" in deep.json()["error"]
+    body = client.get("/api/v1/orders?page=2", HTTP_X_API_KEY=key).json()
+    while body["next"]:  # the cursor still reaches every order
+        body = client.get(body["next"], HTTP_X_API_KEY=key).json()
+    assert body["page"] == 3 and len(body["results"]) == 60
+
+
+def test_api_page_past_the_end_of_a_short_list_is_empty_not_an_error(client, account, make_api_client):
+    _api_client, key = make_api_client("reader", rsa=False)
+    make_orders(account, 5)
+    body = client.get("/api/v1/orders?page=40", HTTP_X_API_KEY=key).json()
+    assert body["results"] == [] and body["count"] == 5
+
+
 # --- query counts that do not grow with rows ---
 
 
