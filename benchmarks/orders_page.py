@@ -145,6 +145,7 @@ def _pages() -> list[tuple[str, str, str]]:
             f"/admin/execution/order/?status__exact=56&account__id__exact={bench.pk}",
         ),
         ("admin", "admin changelist, search a code", "/admin/execution/order/?q=600010.SH"),
+        ("admin", "admin Round changelist (order counts)", "/admin/execution/round/"),
         ("account", "account page, 300 holdings", "/accounts/bench/"),
     ]
     return pages

@@ -65,7 +65,8 @@ def cursor_decode(text: str, field: str = "cursor") -> Cursor:
 def count_bounded(queryset: QuerySet, *, limit: int | None = None) -> tuple[int, bool]:
     """(count, exact): counts at most limit + 1 rows, so a huge table costs what a short one does."""
     limit = COUNT_LIMIT if limit is None else limit
-    found = queryset.order_by()[: limit + 1].count()
+    # values("pk"): annotations shown on the page (e.g. a per-row subquery) are not computed to count.
+    found = queryset.order_by().values("pk")[: limit + 1].count()
     return (found, True) if found <= limit else (limit, False)
 
 

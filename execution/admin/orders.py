@@ -3,7 +3,8 @@
 from decimal import Decimal
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -29,7 +30,7 @@ from .base import (
     _buttons,
     _related_or_none,
 )
-from .large import LargeTableAdminMixin, PriceSourceFilter, search_q
+from .large import BoundedCountPaginator, LargeTableAdminMixin, PriceSourceFilter, search_q
 
 # --- rounds and orders --------------------------------------------------------------------------
 
@@ -42,6 +43,10 @@ class RoundOrderInline(ReadOnlyInline):
 
 @admin.register(Round)
 class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Bounded counts (rounds grow with every cycle that trades) and no facet counts.
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     list_display = [
         "created_at",
         "account",
@@ -77,7 +82,12 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     object_actions = ("approve_held",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(orders_count=Count("orders"))
+        # A correlated count per shown round (the order table's round index), not a GROUP BY that
+        # joins every order of every round before the page's LIMIT (1,000,000 orders: seconds).
+        per_round = (
+            Order.objects.filter(round=OuterRef("pk")).order_by().values("round").annotate(n=Count("pk")).values("n")
+        )
+        return super().get_queryset(request).annotate(orders_count=Coalesce(Subquery(per_round), 0))
 
     def has_approve_permission(self, request):
         return self.has_model_permission(request, "change")

@@ -210,6 +210,27 @@ def test_admin_order_changelist_reads_no_whole_table(account, admin_client):
         assert not [q for q in many if "DISTINCT" in q["sql"].upper()], query
 
 
+def test_admin_round_changelist_counts_orders_only_for_the_rounds_shown(account, admin_client):
+    """Round changelist: each round's order count is right, read per shown round (no join of every
+    order of every round grouped before the LIMIT) and no exact COUNT(*) over the rounds."""
+    rounds = [Round.objects.create(account=account, trigger="test", status="done") for _ in range(3)]
+    for number, round_ in enumerate(rounds):
+        Order.objects.filter(pk__in=[o.pk for o in make_orders(account, number + 1)]).update(round=round_)
+    url = reverse("admin:execution_round_changelist")
+    queries = _queries(admin_client, url)
+    page = admin_client.get(url).content.decode()
+    assert [int(n) for n in re.findall(r'<td class="field-orders_count">(\d+)</td>', page)] == [3, 2, 1]
+    joined = [q["sql"] for q in queries if re.search(r'JOIN "?execution_order"? ', q["sql"])]
+    assert joined == [], joined
+    unbounded = [
+        q["sql"]
+        for q in queries
+        if "COUNT(" in q["sql"].upper() and "execution_round" in q["sql"] and "LIMIT" not in q["sql"].upper()
+        and "execution_order" not in q["sql"]
+    ]
+    assert unbounded == [], unbounded
+
+
 def test_admin_order_search_finds_codes_by_prefix_and_orders_by_key(account, admin_client):
     sh, sz = make_orders(account, 2, codes=("600000.SH", "000001.SZ"))
     url = reverse("admin:execution_order_changelist")
