@@ -49,7 +49,7 @@ class WorkerLinkMixin:
 
     def stop(self) -> None:
         try:
-            lease_service.lease_release(account=self.account, holder=self.holder)
+            lease_service.lease_release(account=self.account, holder=self.holder, now=self.clock())
         except DatabaseError:
             logger.warning("could not release the lease; it expires by itself")
         try:
