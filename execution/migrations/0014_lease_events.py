@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('previous_heartbeat_at', models.DateTimeField(blank=True, null=True, verbose_name='last heartbeat of the previous holder')),
                 ('previous_expires_at', models.DateTimeField(blank=True, null=True, verbose_name='previous lease expired at')),
                 ('epoch', models.PositiveBigIntegerField(verbose_name='lease epoch')),
-                ('reason', models.CharField(choices=[('free', 'no worker held the account'), ('same_holder', 'the same worker took it again'), ('expired', 'the lease of the previous holder had expired'), ('process_gone', 'the process of the previous holder no longer exists on this host'), ('stopped', 'the worker stopped')], max_length=16, verbose_name='reason')),
+                ('reason', models.CharField(choices=[('free', 'no worker held the account'), ('same_holder', 'the same worker took it again'), ('expired', 'the lease of the previous holder had expired'), ('process_gone', 'the process of the previous holder no longer exists on this host'), ('remote_restart', 'the trading PC reported from a new worker process'), ('stopped', 'the worker stopped')], max_length=16, verbose_name='reason')),
                 ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lease_events', to='execution.brokeraccount', verbose_name='account')),
             ],
             options={

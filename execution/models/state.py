@@ -99,6 +99,7 @@ class LeaseEvent(models.Model):
         SAME_HOLDER = "same_holder", _("the same worker took it again")
         EXPIRED = "expired", _("the lease of the previous holder had expired")
         PROCESS_GONE = "process_gone", _("the process of the previous holder no longer exists on this host")
+        REMOTE_RESTART = "remote_restart", _("the trading PC reported from a new worker process")
         STOPPED = "stopped", _("the worker stopped")
 
     account = models.ForeignKey(
@@ -108,8 +109,10 @@ class LeaseEvent(models.Model):
     kind = models.CharField(_("event"), max_length=16, choices=Kind.choices)
     holder = models.CharField(_("holder"), max_length=200)  # host:pid:token
     previous_holder = models.CharField(_("previous holder"), max_length=200, blank=True)
-    # The last heartbeat of the previous holder and lease end: what the takeover was judged on.
-    previous_heartbeat_at = models.DateTimeField(_("last heartbeat of the previous holder"), null=True, blank=True)
+    # The previous holder's last heartbeat and lease end: what a takeover was judged on.
+    previous_heartbeat_at = models.DateTimeField(
+        _("last heartbeat of the previous holder"), null=True, blank=True
+    )
     previous_expires_at = models.DateTimeField(_("previous lease expired at"), null=True, blank=True)
     epoch = models.PositiveBigIntegerField(_("lease epoch"))
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)

@@ -112,7 +112,7 @@ def lease_acquire(
                     expires_at=now + ttl,
                     epoch=1,
                 )
-                _event(lease, LeaseEvent.Kind.ACQUIRED, LeaseEvent.Reason.FREE, at=now)
+                lease_event_record(lease, LeaseEvent.Kind.ACQUIRED, LeaseEvent.Reason.FREE, at=now)
                 return Fence(holder.name, lease.epoch)
             took_over_from = ""
             previous = (lease.holder, lease.heartbeat_at, lease.expires_at)
@@ -147,10 +147,8 @@ def lease_acquire(
                 lease.took_over_from = took_over_from[:300]
                 fields.append("took_over_from")
             lease.save(update_fields=fields)
-            if kind == LeaseEvent.Kind.TAKEN_OVER:
-                _event(lease, kind, why, at=now, previous=previous)
-            else:
-                _event(lease, kind, why, at=now)
+            taken = kind == LeaseEvent.Kind.TAKEN_OVER
+            lease_event_record(lease, kind, why, at=now, previous=previous if taken else None)
             return Fence(holder.name, lease.epoch, took_over_from)
     except IntegrityError:
         # Two workers raced to create the first lease row; the loser sees the winner.
@@ -188,11 +186,13 @@ def lease_release(*, account: BrokerAccount, holder: LeaseHolder, now: datetime 
         lease = WorkerLease.objects.select_for_update().filter(account=account, holder=holder.name).first()
         if lease is None:
             return
-        _event(lease, LeaseEvent.Kind.RELEASED, LeaseEvent.Reason.STOPPED, at=now or timezone.now())
+        lease_event_record(
+            lease, LeaseEvent.Kind.RELEASED, LeaseEvent.Reason.STOPPED, at=now or timezone.now()
+        )
         lease.delete()
 
 
-def _event(
+def lease_event_record(
     lease: WorkerLease,
     kind: str,
     reason: str,

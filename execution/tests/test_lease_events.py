@@ -181,3 +181,49 @@ def test_lease_history_admin_is_read_only(admin_client, paper_account, taken_ove
         admin_client.get(reverse("admin:execution_leaseevent_delete", args=[taken_over.pk])).status_code
         == 403
     )
+
+
+# --- the server's mirror of a remote trading PC: its lease changes are history too --------------------
+
+
+def _beat(account, client, holder, now):
+    from execution.remote.mirror import report_apply
+    from execution.remote.parse import report_parse
+
+    report = report_parse({"heartbeat": {"at": now.isoformat(), "holder": holder, "status": ""}})
+    report_apply(account=account, client=client, report=report, now=now)
+
+
+def test_server_records_a_remote_pc_taking_the_account_and_a_restart(paper_account):
+    """On the server, the first heartbeat of a trading PC takes the account, a restarted PC process (new
+    holder) takes it over from the old one, and heartbeats in between write nothing."""
+    from execution.remote.credentials import worker_client_create
+
+    client, _key = worker_client_create(account=paper_account)
+    now = timezone.now()
+    _beat(paper_account, client, "pc:1:a", now)
+    _beat(paper_account, client, "pc:1:a", now + timedelta(seconds=2))
+    _beat(paper_account, client, "pc:2:b", now + timedelta(seconds=4))
+    assert [
+        (kind, holder, previous, reason) for kind, holder, previous, _epoch, reason in history(paper_account)
+    ] == [
+        ("acquired", "remote:pc:1:a", "", "free"),
+        ("taken_over", "remote:pc:2:b", "remote:pc:1:a", "remote_restart"),
+    ]
+
+
+def test_server_records_a_remote_pc_taking_over_an_expired_local_lease(paper_account):
+    """A local worker's lease ran out and the trading PC reports: a takeover, because the old lease expired."""
+    from execution.remote.credentials import worker_client_create
+
+    client, _key = worker_client_create(account=paper_account)
+    start = timezone.now()
+    lease_acquire(account=paper_account, holder=A, now=start, ttl=TTL)
+    _beat(paper_account, client, "pc:1:a", start + timedelta(seconds=5))  # A still holds it: refused
+    _beat(paper_account, client, "pc:1:a", start + TTL + timedelta(seconds=1))
+    assert [
+        (kind, holder, previous, reason) for kind, holder, previous, _epoch, reason in history(paper_account)
+    ] == [
+        ("acquired", A.name, "", "free"),
+        ("taken_over", "remote:pc:1:a", A.name, "expired"),
+    ]
