@@ -39,7 +39,7 @@ from .worker_config import (  # noqa: F401  (re-exported: qmt_worker and tests i
     Timers,
     WorkerConfig,
 )
-from .worker_gates import hours_allow_cancel, trading_gate
+from .worker_gates import hours_allow_cancel, outside_session, trading_gate
 from .worker_link import WorkerLinkMixin
 from .worker_loops import WorkerLoopsMixin
 
@@ -110,7 +110,7 @@ class Worker(WorkerLinkMixin, WorkerLoopsMixin):
 
         open_count = selectors.open_orders(account=account).count()
         if open_count:
-            if hours_allow_cancel(account, now):
+            if self._hours_allow_cancel(now):
                 orders_cancel_overdue(account=account, broker=self.broker, now=now)
             return CycleResult(open_orders=open_count)
 
@@ -125,7 +125,7 @@ class Worker(WorkerLinkMixin, WorkerLoopsMixin):
                 )
                 self._broker_answered(now)
             return CycleResult()
-        gate = trading_gate(account, now)
+        gate = self._trading_gate(now)
         if gate:
             return CycleResult(gate=gate)
         approved = self._approved_round()
@@ -164,6 +164,17 @@ class Worker(WorkerLinkMixin, WorkerLoopsMixin):
         if latest and latest.status == Round.Status.HELD and latest.approved_at and not latest.finished_at:
             return latest
         return None
+
+    # The market gates live in worker_gates; these keep the worker's own names for them.
+    def _trading_gate(self, now: datetime) -> str:
+        """Why no order may be sent now, or ''. Kill switches first (DESIGN §5.7)."""
+        return trading_gate(self.account, now)
+
+    def _outside_session(self, now: datetime) -> bool:
+        return outside_session(self.account, now)
+
+    def _hours_allow_cancel(self, now: datetime) -> bool:
+        return hours_allow_cancel(self.account, now)
 
     def _user_cancels(self, now: datetime) -> None:
         requested = selectors.open_orders(account=self.account).filter(

@@ -21,7 +21,6 @@ from .models import Round
 from .services import lease as lease_service
 from .services.lease import LeaseLost
 from .services.orders import orders_reconcile
-from .worker_gates import outside_session
 
 logger = logging.getLogger("execution.worker")
 
@@ -132,7 +131,7 @@ class WorkerLinkMixin:
 
     def _reconnect_delay(self, failures: int) -> float:
         delay = self._backoff(failures)
-        if outside_session(self.account, self.clock()):
+        if self._outside_session(self.clock()):
             # MiniQMT is often down outside sessions (it restarts daily): retry slowly (DESIGN §6).
             delay = max(delay, self.config.closed_reconnect_every)
         return delay
