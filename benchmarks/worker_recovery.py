@@ -12,8 +12,10 @@ Measured, in this order:
 1. MiniQMT restarts (on_disconnected) while converged → next round computed.
 2. An unfilled order is cancelled as overdue → next round computed.
 3. MiniQMT hangs while the account is idle, just after a state query (worst
-   case) → the worker reports "broker unreachable".
-4. MiniQMT hangs while an order is being sent → "broker unreachable".
+   case: the last answer it gave) → the worker reports "broker unreachable".
+4. MiniQMT hangs while an order is open (unfilled, not yet overdue), just
+   after a reconcile → "broker unreachable".
+5. MiniQMT hangs while an order is being sent → "broker unreachable".
 
 Figures are printed, never asserted. See benchmarks/README.md.
 """
@@ -125,8 +127,10 @@ def main() -> int:
     call_timeout = settings.QMT_CALL_TIMEOUT_SECONDS
     print(
         f"worker: interval {args.interval:g} s, state query every {config.state_every.total_seconds():g} s, "
-        f"reconcile every {config.reconcile_every.total_seconds():g} s, reconnect backoff {config.backoff[0]:g} s "
-        f"first; MiniQMT call timeout {call_timeout:g} s, connect timeout {settings.QMT_CONNECT_TIMEOUT_SECONDS:g} s"
+        f"reconcile every {config.reconcile_every.total_seconds():g} s, probe when quiet for "
+        f"{config.probe_every.total_seconds():g} s, reconnect backoff {config.backoff[0]:g} s first; MiniQMT call "
+        f"timeout {call_timeout:g} s, probe timeout {settings.QMT_PROBE_TIMEOUT_SECONDS:g} s, connect timeout "
+        f"{settings.QMT_CONNECT_TIMEOUT_SECONDS:g} s"
     )
     results = []
 
@@ -172,6 +176,15 @@ def main() -> int:
             return answer
 
         broker.query_positions = query_positions
+        reconciles: list[float] = []
+        real_query_trades = broker.query_trades  # the last call of a reconcile
+
+        def query_trades():
+            answer = real_query_trades()
+            reconciles.append(time.monotonic())
+            return answer
+
+        broker.query_trades = query_trades
 
         def market():
             while not worker.stop_event.is_set():
@@ -228,7 +241,24 @@ def main() -> int:
             _poll(lambda: timeline.first_round_after(noticed or start, Round.Trigger.RECONNECT, 0.01), 120)
             _poll(lambda: broker.connected and converged(), 60)
 
-            # 4. MiniQMT hangs while an order is being sent.
+            # 4. MiniQMT hangs while an order is open (not yet overdue), right after a reconcile.
+            BrokerAccount.objects.filter(pk=account.pk).update(order_timeout=timedelta(hours=1))
+            filling.clear()
+            count = len(sends)
+            volume += 100
+            upload_target("BENCH", [("600000.SH", volume, "10")])
+            _poll(lambda: len(sends) > count, 60)
+            count = len(reconciles)
+            _poll(lambda: len(reconciles) > count, 60, every=0.001)
+            terminal.stall()
+            start = time.monotonic()
+            noticed = timeline.first_line_after(start, "broker unreachable", 120)
+            results.append(("MiniQMT hangs with an order open → noticed (worst case)", start, noticed))
+            terminal.resume(deliver=False)
+            filling.set()  # the open order fills after the reconnect; the follow-up round converges
+            _poll(lambda: broker.connected and converged(), 120)
+
+            # 5. MiniQMT hangs while an order is being sent.
             hang_on_send.set()
             count = len(sends)
             volume += 100

@@ -43,6 +43,17 @@ def _disagreement(day: date, *, opened_by: str, closed_by: str, kept_open: bool)
     }
 
 
+def _closers(row: TradingDay | None) -> set[str]:
+    """The sources that close this row's day now (an admin row decides alone: none)."""
+    if row is None or row.is_open or row.source == Source.ADMIN:
+        return set()
+    return {name for name in row.closed_by.split(",") if name} or {row.source}
+
+
+def _joined(closers: set[str]) -> str:
+    return ",".join(sorted(closers))
+
+
 def _days_store(
     days: dict[date, bool], *, source: str, closed_elsewhere: dict[date, str] | None = None
 ) -> CalendarStored:
@@ -66,9 +77,10 @@ def _days_store(
         }
         to_create, to_update = [], []
 
-        def write(row, is_open: bool, row_source: str, note: str) -> None:
-            if (row.is_open, row.source, row.note) != (is_open, row_source, note):
+        def write(row, is_open: bool, row_source: str, note: str, closed_by: str = "") -> None:
+            if (row.is_open, row.source, row.note, row.closed_by) != (is_open, row_source, note, closed_by):
                 row.is_open, row.source, row.note, row.updated_at = is_open, row_source, note, now
+                row.closed_by = closed_by
                 to_update.append(row)
 
         for day, is_open in sorted(days.items()):
@@ -90,17 +102,29 @@ def _days_store(
                         )
                     )
                 continue
+            closers = _closers(row)
             if is_open:
-                closer = closed_elsewhere.get(day)
-                if closer is None and row is not None and not row.is_open and row.source != source:
-                    closer = row.source
-                if closer is not None:
+                # This source takes back its own closure only; every other closer still holds.
+                closers.discard(source)
+                if day in closed_elsewhere:
+                    closers.add(closed_elsewhere[day])
+                if closers:
+                    kept_by = row.source if row is not None and row.source in closers else None
+                    closer = closed_elsewhere.get(day) or kept_by or min(closers)
                     text = _disagreement(day, opened_by=source, closed_by=closer, kept_open=False)
                     disagreements.append(text)
                     if row is None:
-                        to_create.append(TradingDay(date=day, is_open=False, source=closer, note=text[:200]))
+                        to_create.append(
+                            TradingDay(
+                                date=day,
+                                is_open=False,
+                                source=closer,
+                                note=text[:200],
+                                closed_by=_joined(closers),
+                            )
+                        )
                     else:
-                        write(row, False, row.source if not row.is_open else closer, text[:200])
+                        write(row, False, kept_by or closer, text[:200], _joined(closers))
                     continue
                 if row is None:
                     to_create.append(TradingDay(date=day, is_open=True, source=source))
@@ -110,8 +134,9 @@ def _days_store(
                     write(row, True, source, "")
                 continue
             # This source says closed: closed, whoever said open before.
+            closers.add(source)
             if row is None:
-                to_create.append(TradingDay(date=day, is_open=False, source=source))
+                to_create.append(TradingDay(date=day, is_open=False, source=source, closed_by=source))
                 continue
             text = ""
             if row.is_open and row.source != source:
@@ -120,10 +145,12 @@ def _days_store(
             keep_xtdata = not row.is_open and row.source == Source.XTDATA
             # A day already closed keeps the note of the disagreement that kept it closed.
             note = text[:200] if text else (row.note if not row.is_open else "")
-            write(row, False, row.source if keep_xtdata else source, note)
+            write(row, False, row.source if keep_xtdata else source, note, _joined(closers))
         # A row created meanwhile by someone else (e.g. an admin) wins: ignore the conflict.
         TradingDay.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
-        TradingDay.objects.bulk_update(to_update, ["is_open", "source", "note", "updated_at"], batch_size=500)
+        TradingDay.objects.bulk_update(
+            to_update, ["is_open", "source", "note", "closed_by", "updated_at"], batch_size=500
+        )
     for text in disagreements:
         logger.warning("trading calendar sources disagree: %s", text)
     return CalendarStored(len(to_create) + len(to_update), disagreements)

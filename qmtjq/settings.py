@@ -223,6 +223,13 @@ QUOTE_HTTP_ENABLED = env.bool("QUOTE_HTTP_ENABLED", default=False)
 # a disconnect (a timed-out order stays "sending" until reconcile finds it).
 QMT_CONNECT_TIMEOUT_SECONDS = env.float("QMT_CONNECT_TIMEOUT_SECONDS", default=20.0)
 QMT_CALL_TIMEOUT_SECONDS = env.float("QMT_CALL_TIMEOUT_SECONDS", default=10.0)
+# A MiniQMT that hangs while the worker has nothing to ask would go unnoticed until
+# the next query: a period without any answered call ends with one cheap probe
+# (query_stock_asset) bounded by its own, shorter timeout. Worst case to notice a
+# hang: QMT_PROBE_EVERY_SECONDS + QMT_PROBE_TIMEOUT_SECONDS (the probe never waits longer
+# than QMT_CALL_TIMEOUT_SECONDS). QMT_PROBE_EVERY_SECONDS=0 turns the probe off.
+QMT_PROBE_EVERY_SECONDS = env.float("QMT_PROBE_EVERY_SECONDS", default=2.0)
+QMT_PROBE_TIMEOUT_SECONDS = env.float("QMT_PROBE_TIMEOUT_SECONDS", default=3.0)
 # A worker whose lease is this old without renewal may be taken over by another.
 QMT_LEASE_TTL_SECONDS = env.float("QMT_LEASE_TTL_SECONDS", default=30.0)
 # After this many rounds in a row whose order for a code timed out unfilled,

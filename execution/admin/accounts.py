@@ -23,6 +23,7 @@ from .base import (
     _buttons,
     _related_or_none,
 )
+from .lease import lease_history_html
 
 # --- accounts -----------------------------------------------------------------------------------
 
@@ -110,7 +111,7 @@ class BrokerAccountAdmin(ReadableFieldsMixin, ConfirmedActionsMixin, admin.Model
     inlines = [SubscriptionInline, ReservedHoldingInline]
     actions = ["trading_off", "trading_on", "switch_to_live", "switch_to_paper"]
     object_actions = ("trading_off", "trading_on", "switch_to_live", "switch_to_paper")
-    readonly_fields = ["mode_label", "tools", "state_summary", "lease_summary", "created_at"]
+    readonly_fields = ["mode_label", "tools", "state_summary", "lease_summary", "lease_history", "created_at"]
 
     @admin.display(description=_("targets stale after"), ordering="stale_after")
     def stale_after_shown(self, obj):
@@ -141,7 +142,10 @@ class BrokerAccountAdmin(ReadableFieldsMixin, ConfirmedActionsMixin, admin.Model
         ]
         if not adding:
             fieldsets.append(
-                (_("Worker and state"), {"fields": ["state_summary", "lease_summary", "created_at"]})
+                (
+                    _("Worker and state"),
+                    {"fields": ["state_summary", "lease_summary", "lease_history", "created_at"]},
+                )
             )
         return fieldsets
 
@@ -222,6 +226,10 @@ class BrokerAccountAdmin(ReadableFieldsMixin, ConfirmedActionsMixin, admin.Model
             _("expires at"),
             date_format(timezone.localtime(lease.expires_at), "DATETIME_FORMAT"),
         )
+
+    @admin.display(description=_("Lease history"))
+    def lease_history(self, obj):
+        return lease_history_html(obj)
 
     @admin.display(description=_("actions"))
     def tools(self, obj):

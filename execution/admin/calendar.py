@@ -17,13 +17,13 @@ from ..models import (
 
 @admin.register(TradingDay)
 class TradingDayAdmin(admin.ModelAdmin):
-    list_display = ["date", "weekday", "is_open", "source", "note", "updated_at"]
+    list_display = ["date", "weekday", "is_open", "source", "closed_by", "note", "updated_at"]
     list_editable = ["is_open"]
     list_filter = ["is_open", "source"]
     date_hierarchy = "date"
     search_fields = ["note"]
-    fields = ["date", "is_open", "note", "source", "updated_at"]
-    readonly_fields = ["source", "updated_at"]
+    fields = ["date", "is_open", "note", "source", "closed_by", "updated_at"]
+    readonly_fields = ["source", "closed_by", "updated_at"]
     actions = ["seed_from_exchange_calendars"]
     list_per_page = 100
 
@@ -38,6 +38,7 @@ class TradingDayAdmin(admin.ModelAdmin):
     # Whatever an admin saves is theirs: refreshes never overwrite admin rows.
     def save_model(self, request, obj, form, change):
         obj.source = TradingDay.Source.ADMIN
+        obj.closed_by = ""  # the admin decides alone; which sources closed it no longer matters
         super().save_model(request, obj, form, change)
 
     @admin.action(

@@ -9,6 +9,7 @@ from ..models import (
     AccountState,
     EquityPoint,
     Holding,
+    LeaseEvent,
     ManualQuote,
     WorkerLease,
 )
@@ -63,6 +64,17 @@ class WorkerLeaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(boolean=True, description=_("active"))
     def is_active(self, obj):
         return obj.expires_at >= timezone.now()
+
+
+@admin.register(LeaseEvent)
+class LeaseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who took which account from whom, at which epoch and why: written by the lease service only."""
+
+    list_display = ["at", "account", "kind", "holder", "previous_holder", "epoch", "reason"]
+    list_filter = ["kind", "reason", "account"]
+    list_select_related = ["account"]
+    search_fields = ["account__name", "holder", "previous_holder"]
+    date_hierarchy = "at"
 
 
 class ManualQuoteForm(CodeFormMixin, forms.ModelForm):

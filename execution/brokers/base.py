@@ -108,6 +108,9 @@ class BrokerEvent:
 class Broker(abc.ABC):
     """A brokerage account. All methods are called from the worker's thread only."""
 
+    # True for a broker behind a link that can stop answering (MiniQMT): the worker probes it when idle.
+    can_hang = False
+
     @abc.abstractmethod
     def connect(self) -> None:
         """Connect and subscribe the account; raise BrokerDisconnected on failure."""
@@ -124,6 +127,15 @@ class Broker(abc.ABC):
     def query_account(self) -> tuple[BrokerAsset, list[BrokerPosition]]:
         """Cash and holdings seen together (one look at the books for brokers that can)."""
         return self.query_asset(), self.query_positions()
+
+    def probe(self) -> None:
+        """One cheap call proving the broker still answers; BrokerDisconnected (or BrokerTimeout) if not.
+
+        The worker calls it when a period went by without any broker call, so a
+        hang is noticed while idle. Brokers without a link to lose (paper) have
+        nothing to check.
+        """
+        return None
 
     @abc.abstractmethod
     def query_orders(self) -> list[BrokerOrder]:

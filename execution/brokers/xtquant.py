@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 ORDER_REMARK_MAX = 24  # MiniQMT cuts longer remarks silently; reconciliation by key would then fail
 DEFAULT_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 DEFAULT_CONNECT_TIMEOUT, DEFAULT_CALL_TIMEOUT = 20.0, 10.0  # seconds; settings QMT_*_TIMEOUT_SECONDS
+DEFAULT_PROBE_TIMEOUT = 3.0  # seconds; setting QMT_PROBE_TIMEOUT_SECONDS
 
 _session_counter = itertools.count(int(time.time()))
 
@@ -82,6 +83,8 @@ def _xtquant_modules():
 class XtQuantBroker(Broker):
     """One MiniQMT stock account. All methods run on the worker's thread; callbacks only queue events."""
 
+    can_hang = True  # xttrader's calls wait for MiniQMT forever (DESIGN §6)
+
     def __init__(
         self,
         *,
@@ -91,6 +94,7 @@ class XtQuantBroker(Broker):
         trader_factory: Callable[[str, int], object] | None = None,
         connect_timeout: float | None = None,
         call_timeout: float | None = None,
+        probe_timeout: float | None = None,
     ):
         self.userdata_mini_path = str(userdata_mini_path)
         self.account_id = str(account_id)
@@ -108,6 +112,8 @@ class XtQuantBroker(Broker):
             "QMT_CONNECT_TIMEOUT_SECONDS", DEFAULT_CONNECT_TIMEOUT
         )
         self.call_timeout = call_timeout or _setting("QMT_CALL_TIMEOUT_SECONDS", DEFAULT_CALL_TIMEOUT)
+        # The probe asks the cheapest question; an answer slower than this counts as a hang.
+        self.probe_timeout = probe_timeout or _setting("QMT_PROBE_TIMEOUT_SECONDS", DEFAULT_PROBE_TIMEOUT)
 
     @property
     def connected(self) -> bool:
@@ -195,6 +201,14 @@ class XtQuantBroker(Broker):
             market_value=decimal_from(asset.market_value),
             total_asset=decimal_from(asset.total_asset),
         )
+
+    def probe(self) -> None:
+        """query_stock_asset bounded by probe_timeout: a hung MiniQMT becomes a BrokerTimeout (a disconnect)."""
+        trader = self._live()
+        what = "query_stock_asset (probe)"
+        timeout = min(self.probe_timeout, self.call_timeout)  # never longer than any other call
+        if self._bounded(what, trader.query_stock_asset, self._account, timeout=timeout) is None:
+            self._lost(what)
 
     def query_positions(self) -> list[BrokerPosition]:
         trader = self._live()

@@ -5,4 +5,4 @@ from .calendar import TradingDay  # noqa: F401
 from .orders import FINAL_STATUSES, Fill, Order, OrderEvent, OrderStatus, Round, order_key_new  # noqa: F401
 from .paper import PaperBook, PaperOrder, PaperPosition, PaperTrade  # noqa: F401
 from .remote import RemoteSync, WorkerClient, WorkerKey, WorkerQuote, WorkerStatus  # noqa: F401
-from .state import AccountState, EquityPoint, Holding, ManualQuote, WorkerLease  # noqa: F401
+from .state import AccountState, EquityPoint, Holding, LeaseEvent, ManualQuote, WorkerLease  # noqa: F401

@@ -20,6 +20,10 @@ class TradingDay(models.Model):
     is_open = models.BooleanField(_("exchange open"), default=False)
     source = models.CharField(_("source"), max_length=24, choices=Source.choices, default=Source.ADMIN)
     note = models.CharField(_("note"), max_length=200, blank=True)
+    # Every source that says closed, comma-separated: a day two sources close stays closed when one of
+    # them reopens it (DESIGN §4), even where the other cannot be asked (exchange_calendars missing).
+    # Empty on open and admin rows; empty on an old closed row means `source` alone closed it.
+    closed_by = models.CharField(_("closed by"), max_length=64, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

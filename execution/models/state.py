@@ -86,6 +86,47 @@ class WorkerLease(models.Model):
         return f"{self.account_id} {self.holder}"
 
 
+class LeaseEvent(models.Model):
+    """The account's lease history (read-only in admin): who took the account from whom, at which epoch, why."""
+
+    class Kind(models.TextChoices):
+        ACQUIRED = "acquired", _("acquired")
+        TAKEN_OVER = "taken_over", _("taken over")
+        RELEASED = "released", _("released")
+
+    class Reason(models.TextChoices):
+        FREE = "free", _("no worker held the account")
+        SAME_HOLDER = "same_holder", _("the same worker took it again")
+        EXPIRED = "expired", _("the lease of the previous holder had expired")
+        PROCESS_GONE = "process_gone", _("the process of the previous holder no longer exists on this host")
+        REMOTE_RESTART = "remote_restart", _("the trading PC reported from a new worker process")
+        STOPPED = "stopped", _("the worker stopped")
+
+    account = models.ForeignKey(
+        BrokerAccount, verbose_name=_("account"), on_delete=models.CASCADE, related_name="lease_events"
+    )
+    at = models.DateTimeField(_("at"))
+    kind = models.CharField(_("event"), max_length=16, choices=Kind.choices)
+    holder = models.CharField(_("holder"), max_length=200)  # host:pid:token
+    previous_holder = models.CharField(_("previous holder"), max_length=200, blank=True)
+    # The previous holder's last heartbeat and lease end: what a takeover was judged on.
+    previous_heartbeat_at = models.DateTimeField(
+        _("last heartbeat of the previous holder"), null=True, blank=True
+    )
+    previous_expires_at = models.DateTimeField(_("previous lease expired at"), null=True, blank=True)
+    epoch = models.PositiveBigIntegerField(_("lease epoch"))
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+
+    class Meta:
+        verbose_name = _("lease event")
+        verbose_name_plural = _("lease history")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["account", "at"], name="lease_event_account_at")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.kind} {self.holder} #{self.epoch}"
+
+
 class ManualQuote(models.Model):
     """Prices entered in admin: a quote source for paper accounts and a fallback when feeds fail."""
 

@@ -10,11 +10,13 @@ from ..models import (
     AccountState,
     BrokerAccount,
     EquityPoint,
+    LeaseEvent,
     WorkerClient,
     WorkerLease,
     WorkerQuote,
     WorkerStatus,
 )
+from ..services.lease import lease_event_record
 from ..services.state import account_state_record
 from .report import Report
 
@@ -97,18 +99,24 @@ def heartbeat_record(
     holder = f"{REMOTE_HOLDER_PREFIX}{beat.holder or client.client_id}"[:200]
     lease = WorkerLease.objects.filter(account=account).first()
     if lease is None:
-        WorkerLease.objects.create(
+        lease = WorkerLease.objects.create(
             account=account,
             holder=holder,
             acquired_at=now,
             heartbeat_at=now,
             expires_at=now + REMOTE_LEASE_TTL,
         )
+        lease_event_record(lease, LeaseEvent.Kind.ACQUIRED, LeaseEvent.Reason.FREE, at=now)
     elif lease.holder == holder or lease.holder.startswith(REMOTE_HOLDER_PREFIX) or lease.expires_at <= now:
+        previous = (lease.holder, lease.heartbeat_at, lease.expires_at)
         if lease.holder != holder:
             lease.acquired_at = now
         lease.holder, lease.heartbeat_at, lease.expires_at = holder, now, now + REMOTE_LEASE_TTL
         lease.save(update_fields=["holder", "acquired_at", "heartbeat_at", "expires_at"])
+        if previous[0] != holder:  # the report's own transaction (report_apply) holds both writes
+            expired = previous[2] <= now
+            why = LeaseEvent.Reason.EXPIRED if expired else LeaseEvent.Reason.REMOTE_RESTART
+            lease_event_record(lease, LeaseEvent.Kind.TAKEN_OVER, why, at=now, previous=previous)
     else:
         logger.warning(
             "account %s: remote worker %s reports while %s holds the lease",

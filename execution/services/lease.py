@@ -3,6 +3,8 @@
 Every acquisition increments the lease's `epoch`. Orders are claimed for
 sending under (holder, epoch) (see orders.order_claim), so a worker that
 stalled past its lease and woke up finds its claims refused and stops.
+Each acquisition, takeover and release writes a LeaseEvent in the same
+transaction (who, from whom, epoch, why, when), shown read-only in admin.
 """
 
 import logging
@@ -16,7 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..models import BrokerAccount, WorkerLease
+from ..models import BrokerAccount, LeaseEvent, WorkerLease
 from .process import process_alive
 
 logger = logging.getLogger(__name__)
@@ -110,15 +112,21 @@ def lease_acquire(
                     expires_at=now + ttl,
                     epoch=1,
                 )
+                lease_event_record(lease, LeaseEvent.Kind.ACQUIRED, LeaseEvent.Reason.FREE, at=now)
                 return Fence(holder.name, lease.epoch)
             took_over_from = ""
+            previous = (lease.holder, lease.heartbeat_at, lease.expires_at)
+            kind, why = LeaseEvent.Kind.ACQUIRED, LeaseEvent.Reason.SAME_HOLDER
             if lease.holder != holder.name:
                 if lease.expires_at > now and not holder_is_dead(lease.holder):
                     raise LeaseHeld(
                         f"account {account.name} is run by worker {lease.holder} "
                         f"(last heartbeat {_local(lease.heartbeat_at)}, lease expires {_local(lease.expires_at)})"
                     )
-                reason = "its lease expired" if lease.expires_at <= now else "its process no longer exists"
+                expired = lease.expires_at <= now
+                kind = LeaseEvent.Kind.TAKEN_OVER
+                why = LeaseEvent.Reason.EXPIRED if expired else LeaseEvent.Reason.PROCESS_GONE
+                reason = "its lease expired" if expired else "its process no longer exists"
                 took_over_from = f"{lease.holder} at {_local(now)} ({reason})"
                 logger.warning(
                     "account %s: worker %s took over the lease from %s",
@@ -139,6 +147,8 @@ def lease_acquire(
                 lease.took_over_from = took_over_from[:300]
                 fields.append("took_over_from")
             lease.save(update_fields=fields)
+            taken = kind == LeaseEvent.Kind.TAKEN_OVER
+            lease_event_record(lease, kind, why, at=now, previous=previous if taken else None)
             return Fence(holder.name, lease.epoch, took_over_from)
     except IntegrityError:
         # Two workers raced to create the first lease row; the loser sees the winner.
@@ -170,5 +180,36 @@ def lease_valid_filter(*, account: BrokerAccount, fence: Fence, now: datetime):
     )
 
 
-def lease_release(*, account: BrokerAccount, holder: LeaseHolder) -> None:
-    WorkerLease.objects.filter(account=account, holder=holder.name).delete()
+def lease_release(*, account: BrokerAccount, holder: LeaseHolder, now: datetime | None = None) -> None:
+    """Give the account back (worker stopping); nothing happens, and nothing is recorded, if it is not ours."""
+    with transaction.atomic():
+        lease = WorkerLease.objects.select_for_update().filter(account=account, holder=holder.name).first()
+        if lease is None:
+            return
+        lease_event_record(
+            lease, LeaseEvent.Kind.RELEASED, LeaseEvent.Reason.STOPPED, at=now or timezone.now()
+        )
+        lease.delete()
+
+
+def lease_event_record(
+    lease: WorkerLease,
+    kind: str,
+    reason: str,
+    *,
+    at: datetime,
+    previous: tuple[str, datetime, datetime] | None = None,
+) -> None:
+    """The history row of one lease change; `previous` = (holder, last heartbeat, lease end) it was taken from."""
+    holder, heartbeat_at, expires_at = previous or ("", None, None)
+    LeaseEvent.objects.create(
+        account_id=lease.account_id,
+        at=at,
+        kind=kind,
+        holder=lease.holder,
+        previous_holder=holder,
+        previous_heartbeat_at=heartbeat_at,
+        previous_expires_at=expires_at,
+        epoch=lease.epoch,
+        reason=reason,
+    )

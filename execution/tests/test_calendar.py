@@ -616,17 +616,26 @@ def _apply(step, monkeypatch):
         ([("admin", False), ("xt", True)], True, False, True),  # an admin's closure stands
         ([("lib", False), ("admin", True), ("xt", False)], False, True, True),  # an admin opened it
         ([("admin", True), ("lib", False)], False, True, True),
+        # Both closed it, and exchange_calendars is not installed where xtdata refreshes (None): the
+        # library's closure is remembered, so xtdata alone cannot reopen the day (issue 8).
+        ([("lib", False), ("xt", False), ("xt", True)], None, False, True),
+        ([("xt", False), ("lib", False), ("xt", True)], None, False, True),
+        ([("lib", False), ("xt", False), ("lib", True)], None, False, True),  # nor the library alone
+        ([("xt", False), ("xt", True)], None, True, False),  # xtdata still corrects itself
+        ([("lib", False), ("xt", False), ("lib", True), ("xt", True)], None, True, False),  # both did
     ],
 )
 def test_closed_by_any_source_stays_closed(monkeypatch, english, steps, library_now, expected_open, disagree):
     TradingDay.objects.all().delete()
+
+    def library_at_xtdata_refresh(start, end):
+        if library_now is None:
+            raise CalendarSourceError("exchange_calendars is not installed: pip install exchange_calendars")
+        return {NEIGHBOURS[0]: True, DAY: library_now, NEIGHBOURS[1]: True}
+
     for step in steps:
         if step[0] == "xt":  # what the library says at the time of the xtdata refresh
-            monkeypatch.setattr(
-                calendar,
-                "exchange_calendar_days",
-                lambda start, end: {NEIGHBOURS[0]: True, DAY: library_now, NEIGHBOURS[1]: True},
-            )
+            monkeypatch.setattr(calendar, "exchange_calendar_days", library_at_xtdata_refresh)
         result = _apply(step, monkeypatch)
     assert calendar.is_trading_day(DAY) is expected_open
     reported = [line for line in result.disagreements if str(DAY) in line]

@@ -13,6 +13,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from execution import worker as worker_module
 from execution.brokers.xtquant import XtQuantBroker
@@ -42,14 +43,17 @@ def miniqmt(paper_account):
         terminal.shutdown()
 
 
-def xt_worker(account, lines, **config):
+def xt_worker(account, lines, *, clock=None, say=None, broker_options=None, **config):
     options = {"interval": 0.01, "backoff": (0.01, 0.02, 0.03), "drift_every": NO_DRIFT, **config}
     return Worker(
         account=account,
-        broker=XtQuantBroker(userdata_mini_path=USERDATA, account_id=account.account_id),
+        broker=XtQuantBroker(
+            userdata_mini_path=USERDATA, account_id=account.account_id, **(broker_options or {})
+        ),
         quote_source=quote_source_for(account),
         config=WorkerConfig(**options),
-        say=lines.append,
+        say=say or lines.append,
+        **({"clock": clock} if clock else {}),
     )
 
 
@@ -218,3 +222,181 @@ def test_round_follows_a_reconnect_at_the_next_cycle(paper_account, miniqmt, mon
     assert trigger == Round.Trigger.RECONNECT
     assert cycle - seen["reconnected"] <= 1, (seen, planned)
     assert any(line.startswith("broker unreachable") for line in lines)
+
+
+# --- an idle MiniQMT that stops answering is noticed within the probe period -------------------
+
+
+class StepClock:
+    """The worker's clock, moved on by hand: one second per cycle in these tests."""
+
+    def __init__(self):
+        self.now = timezone.now()
+
+    def __call__(self):
+        return self.now
+
+
+def _idle_worker(paper_account, miniqmt, settings, lines, on_line=None, **config):
+    """A worker on a 1-second-per-cycle clock, converged and idle, with the default timers."""
+    settings.QMT_PROBE_TIMEOUT_SECONDS = 0.2  # the probe's own bound in wall time; the clock counts cycles
+    clock = StepClock()
+
+    def say(line):
+        lines.append(line)
+        if on_line:
+            on_line(line)
+
+    worker = xt_worker(
+        paper_account,
+        lines,
+        clock=clock,
+        say=say,
+        broker_options={"call_timeout": 0.2, "connect_timeout": 0.2},
+        drift_every=timedelta(seconds=30),
+        **config,
+    )
+    state_queries = []  # the worker's clock at each state query (positions come last in it)
+    real_positions = worker.broker.query_positions
+
+    def query_positions():
+        answer = real_positions()
+        state_queries.append(clock.now)
+        return answer
+
+    worker.broker.query_positions = query_positions
+    return worker, clock, state_queries
+
+
+def test_idle_miniqmt_hang_is_noticed_within_the_probe_period(paper_account, miniqmt, settings):
+    """MiniQMT stops answering right after a state query while nothing is to do: "broker unreachable"
+    is reported within QMT_PROBE_EVERY_SECONDS (2 s) of the worker's clock, not at the next state query
+    (10 s) — and through the same heartbeat status as any other outage."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    lines, seen = [], {}
+
+    def on_line(line):
+        if line.startswith("broker unreachable") and "stalled" in seen and "noticed" not in seen:
+            seen["noticed"] = clock.now
+            worker.stop_event.set()
+
+    # No reconcile in the window either: without a probe the hang would wait for the next state query.
+    worker, clock, state_queries = _idle_worker(
+        paper_account, miniqmt, settings, lines, on_line, reconcile_every=NO_DRIFT
+    )
+    worker.start()
+
+    def step(n):
+        clock.now += timedelta(seconds=1)
+        if "stalled" in seen:
+            return False
+        for order in miniqmt.orders("P1"):
+            if order.order_status == 50:
+                miniqmt.fill(order.order_id)
+        idle = any(r.status == Round.Status.CONVERGED for r in rounds()) and not any(
+            o.order_status == 50 for o in miniqmt.orders("P1")
+        )
+        # The worst moment: the last answer MiniQMT gave was the state query of the previous cycle.
+        if idle and n > 3 and state_queries and state_queries[-1] == clock.now - timedelta(seconds=1):
+            miniqmt.stall()
+            seen["stalled"] = clock.now
+        return False
+
+    CycleCounter(worker, step, limit=80)
+    try:
+        worker.run_forever()
+        lease_status = WorkerLease.objects.get(account=paper_account).status
+    finally:
+        miniqmt.resume(deliver=False)
+        worker.stop()
+    assert "stalled" in seen, lines
+    assert "noticed" in seen, lines
+    # Noticed within the probe period after the last answer (the stall came one cycle after it).
+    assert seen["noticed"] - seen["stalled"] <= timedelta(seconds=1), seen
+    assert lease_status.startswith("broker unreachable: MiniQMT did not answer query_stock_asset")
+
+
+def test_healthy_idle_miniqmt_gets_at_most_one_probe_per_period(paper_account, miniqmt, settings):
+    """While MiniQMT answers, the probe adds at most one asset query per QMT_PROBE_EVERY_SECONDS of the
+    worker's clock, and none in a period in which the worker already talked to MiniQMT."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    lines, seen = [], {}
+    worker, clock, state_queries = _idle_worker(paper_account, miniqmt, settings, lines)
+    worker.start()
+    idle_cycles = 40
+
+    def step(n):
+        clock.now += timedelta(seconds=1)
+        for order in miniqmt.orders("P1"):
+            if order.order_status == 50:
+                miniqmt.fill(order.order_id)
+        if "idle_from" not in seen:
+            if any(r.status == Round.Status.CONVERGED for r in rounds()):
+                seen["idle_from"] = n
+                seen["calls"] = len(miniqmt.calls)
+                seen["state_queries"] = len(state_queries)
+            return False
+        return n - seen["idle_from"] >= idle_cycles
+
+    CycleCounter(worker, step, limit=200)
+    try:
+        worker.run_forever()
+    finally:
+        worker.stop()
+    idle_calls = [request for request, _thread, _session in miniqmt.calls[seen["calls"] :]]
+    state = len(state_queries) - seen["state_queries"]
+    probes = idle_calls.count("queryStockAssetWithSeq") - state  # each state query asks the asset once
+    assert idle_cycles // 10 - 1 <= state <= idle_cycles // 10  # still a state query every 10 s
+    # At most one probe per 2 s (+1: the window need not start on a probe's cycle), none more.
+    assert idle_cycles // 2 - 2 <= probes <= idle_cycles // 2 + 1, (probes, idle_calls)
+    assert not any(line.startswith("broker unreachable") for line in lines)
+
+
+def test_periodic_queries_wait_for_a_probe_so_a_hang_meets_the_short_timeout(paper_account, miniqmt, settings):
+    """Reconcile and state queries due at every cycle still go out only right after a probe answered:
+    whenever MiniQMT hangs, the probe (3 s bound) meets it first, not a query with the 10 s bound."""
+    upload_target("S", [("600000.SH", 1000, "10")])
+    lines, seen = [], {}
+
+    def on_line(line):
+        if line.startswith("broker unreachable") and "stalled" in seen and "noticed" not in seen:
+            seen["noticed"] = clock.now
+            worker.stop_event.set()
+
+    worker, clock, _state_queries = _idle_worker(
+        paper_account,
+        miniqmt,
+        settings,
+        lines,
+        on_line,
+        reconcile_every=timedelta(seconds=1),
+        state_every=timedelta(seconds=1),
+    )
+    calls_at_stall = {}
+    worker.start()
+
+    def step(n):
+        clock.now += timedelta(seconds=1)
+        if "stalled" in seen:
+            return False
+        for order in miniqmt.orders("P1"):
+            if order.order_status == 50:
+                miniqmt.fill(order.order_id)
+        if n == 12:  # converged and idle by now; the previous cycle asked its periodic questions
+            miniqmt.stall()
+            seen["stalled"] = clock.now
+            calls_at_stall["n"] = len(miniqmt.stalled_calls)
+        return False
+
+    CycleCounter(worker, step, limit=40)
+    try:
+        worker.run_forever()
+        lease_status = WorkerLease.objects.get(account=paper_account).status
+    finally:
+        miniqmt.resume(deliver=False)
+        worker.stop()
+    assert any(r.status == Round.Status.CONVERGED for r in rounds())
+    assert "noticed" in seen, lines
+    assert seen["noticed"] - seen["stalled"] <= timedelta(seconds=2), seen
+    assert "query_stock_asset (probe) within 0.2 s" in lease_status, lease_status
+    assert miniqmt.stalled_calls == ["queryStockAssetWithSeq"], miniqmt.stalled_calls

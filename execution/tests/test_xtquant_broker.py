@@ -30,6 +30,7 @@ from execution.brokers.base import (
     BrokerDisconnected,
     BrokerError,
     BrokerPosition,
+    BrokerTimeout,
     OrderRequest,
 )
 from execution.brokers.xtquant import XtQuantBroker, session_id_new
@@ -470,3 +471,32 @@ def test_module_imports_without_xtquant(monkeypatch):
     with pytest.raises(BrokerError, match="xtquant is not usable here"):
         broker.connect()
     assert not broker.connected
+
+
+def test_probe_asks_one_asset_query_and_a_hang_is_a_timeout_within_the_probe_bound(miniqmt):
+    """The probe is one query_stock_asset; a hung MiniQMT makes it a BrokerTimeout after the probe's own
+    (shorter) bound, never after the 10 s call bound, and the broker counts as disconnected."""
+    broker = XtQuantBroker(
+        userdata_mini_path=USERDATA, account_id=ACCOUNT, call_timeout=10, probe_timeout=0.2
+    )
+    broker.connect()
+    try:
+        before = len(miniqmt.calls)
+        broker.probe()
+        assert [request for request, _thread, _session in miniqmt.calls[before:]] == [
+            "queryStockAssetWithSeq"
+        ]
+        miniqmt.stall()
+        with pytest.raises(BrokerTimeout, match=r"query_stock_asset \(probe\) within 0.2 s"):
+            broker.probe()
+        assert not broker.connected
+    finally:
+        miniqmt.resume(deliver=False)
+        broker.close()
+
+
+def test_probe_without_answer_is_a_disconnect(broker, miniqmt):
+    """MiniQMT dropped us (the asset query answers None): the probe says so."""
+    miniqmt.disconnect(notify=False)
+    with pytest.raises(BrokerDisconnected, match="probe"):
+        broker.probe()
