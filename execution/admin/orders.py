@@ -57,9 +57,9 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "short_message",
         "approved_by",
     ]
-    list_filter = ["status", "trigger", "account"]
+    # No date_hierarchy: its year links are a SELECT DISTINCT over every round (1.8 s at 222,000 rounds).
+    list_filter = ["status", "trigger", "account", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["account", "approved_by"]
-    date_hierarchy = "created_at"
     search_fields = ["account__name", "message"]
     fields = [
         "account",
