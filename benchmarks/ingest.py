@@ -420,9 +420,127 @@ def upload_once(base: str, worker: Worker, mode: str, lines: int) -> tuple[int, 
     return 200, latency, changed, ""
 
 
+CLIENT_PROCESSES = 1  # main() sets it from --client-processes
+
+
+def _client_process(specs, base, mode, lines, client, counter, barrier, results) -> None:
+    """One load process (--client-processes): its share of the closed-loop clients, in threads."""
+    if mode == "rsa_v2":
+        cache_private_key_parsing([spec["private_pem"] for spec in specs])
+    workers = [
+        Worker(
+            spec["index"], spec["client_id"], spec["api_key"], spec["private_pem"], spec["strategy"],
+            KeepAliveClient() if client == "keepalive" else requests.Session(), spec["sequence"],
+        )
+        for spec in specs
+    ]
+    lock = threading.Lock()
+    latencies, errors, unchanged = [], [], [0]
+
+    def take() -> bool:
+        with counter.get_lock():
+            if counter.value <= 0:
+                return False
+            counter.value -= 1
+            return True
+
+    def loop(worker: Worker) -> None:
+        while take():
+            status, latency, changed, error = upload_once(base, worker, mode, lines)
+            with lock:
+                if status == 200:
+                    latencies.append(latency)
+                    unchanged[0] += not changed
+                else:
+                    errors.append(error)
+
+    threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in workers]
+    barrier.wait()
+    cpu_before = time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(
+        {
+            "latencies": latencies,
+            "errors": errors,
+            "unchanged": unchanged[0],
+            "cpu": time.process_time() - cpu_before,
+            "sign_ms": sum(w.sign_ms for w in workers),
+            "sequences": {w.index: w.sequence for w in workers},
+        }
+    )
+
+
+def run_mode_processes(
+    db: str, mode: str, base: str, workers: list[Worker], uploads: int, lines: int, server: Server
+) -> RunResult:
+    """The same closed loop from CLIENT_PROCESSES processes: one client process's GIL would otherwise
+    delay reading answers that already arrived, and that wait would be counted as server latency."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no fork: the load threads are not copied mid-flight
+    count = min(CLIENT_PROCESSES, len(workers))
+    counter = context.Value("i", uploads)
+    barrier = context.Barrier(count + 1)
+    queue = context.Queue()
+    groups = [workers[n::count] for n in range(count)]
+    client = "keepalive" if isinstance(workers[0].session, KeepAliveClient) else "requests"
+    processes = []
+    for group in groups:
+        specs = [
+            {
+                "index": w.index,
+                "client_id": w.client_id,
+                "api_key": w.api_key,
+                "private_pem": w.private_pem,
+                "strategy": w.strategy,
+                "sequence": w.sequence,
+            }
+            for w in group
+        ]
+        process = context.Process(
+            target=_client_process, args=(specs, base, mode, lines, client, counter, barrier, queue), daemon=True
+        )
+        process.start()
+        processes.append(process)
+    barrier.wait(timeout=120)
+    cpu_before = server.cpu_snapshot()
+    started = time.perf_counter()
+    answers = [queue.get(timeout=600) for _ in processes]
+    seconds = time.perf_counter() - started
+    cpu_after = server.cpu_snapshot()
+    for process in processes:
+        process.join(10)
+    by_index = {w.index: w for w in workers}
+    for answer in answers:
+        for index, sequence in answer["sequences"].items():
+            by_index[index].sequence = sequence  # the next run's targets still differ from these
+    latencies = [ms for answer in answers for ms in answer["latencies"]]
+    errors = [error for answer in answers for error in answer["errors"]]
+    done = len(latencies) + len(errors)
+    spent = cpu_delta(cpu_before, cpu_after)
+    return RunResult(
+        db,
+        mode,
+        done,
+        len(errors),
+        sum(answer["unchanged"] for answer in answers),
+        seconds,
+        latencies,
+        spent * 1000 / done if spent is not None and done else None,
+        sum(answer["cpu"] for answer in answers) * 1000 / max(done, 1),
+        sign_ms=sum(answer["sign_ms"] for answer in answers) / max(done, 1),
+        first_errors=errors[:5],
+    )
+
+
 def run_mode(
     db: str, mode: str, base: str, workers: list[Worker], uploads: int, lines: int, server: Server
 ) -> RunResult:
+    if CLIENT_PROCESSES > 1:
+        return run_mode_processes(db, mode, base, workers, uploads, lines, server)
     lock = threading.Lock()
     remaining = [uploads]
     latencies: list[float] = []
@@ -762,6 +880,13 @@ def main() -> int:
         help="HTTP client of the load threads: one http.client keep-alive connection each (default, "
         "least client CPU) or a requests.Session (the figures before this option)",
     )
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="processes the closed-loop clients are spread over (default 1: all threads in this process; "
+        "its GIL may delay reading answers that already arrived, counted as latency)",
+    )
     parser.add_argument("--threads", type=int, default=8, help="threads per web process (default 8)")
     parser.add_argument("--peer", metavar="DIR", help="a jq2qmt checkout: run it under the same load")
     parser.add_argument(
@@ -809,6 +934,8 @@ def main() -> int:
     if args.server == "waitress":
         args.web_workers = [1]
     args.modes = MODES if args.mode == "both" else (args.mode,)
+    global CLIENT_PROCESSES
+    CLIENT_PROCESSES = max(1, args.client_processes)
     extra_env = dict(item.split("=", 1) for item in args.server_env)
 
     # Make SIGTERM behave like Ctrl+C so the server subprocess is stopped either way.
@@ -819,7 +946,7 @@ def main() -> int:
         f"Python {platform.python_version()}; client and server share these CPUs"
     )
     print(
-        f"load: {args.uploads} uploads per run, {args.concurrency} closed-loop clients ({args.client}), "
+        f"load: {args.uploads} uploads per run, {args.concurrency} closed-loop clients ({args.client}, {args.client_processes} processes), "
         f"{args.lines} lines per upload, {args.threads} threads per web process, "
         f"qmtjq via {args.server} with {args.web_workers} web process(es)"
         + (f", server env {extra_env}" if extra_env else "")
