@@ -34,7 +34,7 @@ def _order_timeout(seconds: float) -> None:
     BrokerAccount.objects.filter(name="x1").update(order_timeout=timedelta(seconds=seconds))
 
 
-def assert_mirror_is_the_broker(pc, *, target: int = 500) -> None:
+def assert_mirror_is_the_broker(pc, *, target: int = 500) -> None:  # noqa: F811
     """Exactly once and the server's mirror = the broker: orders (status, filled), fills, holdings."""
     orders = pc.terminal.orders("X1")
     book = pc.terminal.books["X1"]
@@ -67,7 +67,7 @@ def fill_all_but_the_first(terminal) -> None:
             terminal.fill(order.order_id)
 
 
-def test_order_cancelled_after_the_timeout_then_the_rest_is_bought(pc):
+def test_order_cancelled_after_the_timeout_then_the_rest_is_bought(pc):  # noqa: F811
     """An order left unfilled past order_timeout is cancelled by the PC; the next round buys the target."""
     _order_timeout(1)
     upload_target("S", [(CODE, 1000, "10")])
@@ -80,7 +80,7 @@ def test_order_cancelled_after_the_timeout_then_the_rest_is_bought(pc):
     assert_mirror_is_the_broker(pc)
 
 
-def test_admin_cancel_on_the_server_reaches_the_broker(pc, superuser):
+def test_admin_cancel_on_the_server_reaches_the_broker(pc, superuser):  # noqa: F811
     """An admin asks the server to cancel an open order; the request flows down the feed and the PC
     cancels it at the broker (long before the order timeout); the cancel is mirrored back."""
     _order_timeout(3600)
@@ -108,7 +108,7 @@ def test_admin_cancel_on_the_server_reaches_the_broker(pc, superuser):
     assert_mirror_is_the_broker(pc)
 
 
-def test_partly_filled_then_cancelled_then_the_rest_is_bought(pc):
+def test_partly_filled_then_cancelled_then_the_rest_is_bought(pc):  # noqa: F811
     """200 of 500 trade, the rest times out and is cancelled (partly cancelled); the next round buys 300."""
     _order_timeout(1)
     upload_target("S", [(CODE, 1000, "10")])
@@ -127,7 +127,7 @@ def test_partly_filled_then_cancelled_then_the_rest_is_bought(pc):
     assert_mirror_is_the_broker(pc)
 
 
-def test_partly_filled_then_filled(pc):
+def test_partly_filled_then_filled(pc):  # noqa: F811
     """200 trade, the PC and the server see the partial fill, then the rest trades: one order, two fills."""
     upload_target("S", [(CODE, 1000, "10")])
 
@@ -149,7 +149,7 @@ def test_partly_filled_then_filled(pc):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX here; Windows uses Ctrl+C")
-def test_miniqmt_restart_while_an_order_is_open(pc):
+def test_miniqmt_restart_while_an_order_is_open(pc):  # noqa: F811
     """MiniQMT drops the PC with an order partly filled; the rest trades while the PC is away (it never
     hears the push). The PC reconnects with a fresh session, reconciles the missed trade, sends nothing
     twice; the server mirrors the broker."""
