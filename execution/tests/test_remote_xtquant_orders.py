@@ -184,3 +184,18 @@ def test_miniqmt_restart_while_an_order_is_open(pc):  # noqa: F811
     assert len(terminal.session_ids) == len(set(terminal.session_ids)) > sessions, output
     assert [o.order_id for o in terminal.orders("X1")] == [order.order_id]
     assert_mirror_is_the_broker(pc)
+
+
+def test_a_refused_cancel_is_asked_again(pc):
+    """MiniQMT refuses the first cancel of an overdue order (it stays open): the PC asks again after another
+    order timeout instead of leaving the order, and the account's round, open all day."""
+    _order_timeout(1)
+    pc.terminal.reject_next_cancel()
+    upload_target("S", [(CODE, 1000, "10")])
+    code, output = pc.run("--once", "--timeout", "30", market=fill_all_but_the_first, timeout=40)
+    assert code == 0 and "converged" in output, output
+    first, second = pc.terminal.orders("X1")
+    assert (first.order_status, second.order_status) == (OrderStatus.CANCELED, OrderStatus.SUCCEEDED)
+    messages = list(Order.objects.get(key=first.order_remark).events.values_list("message", flat=True))
+    assert any("撤单失败" in m for m in messages), messages
+    assert_mirror_is_the_broker(pc)
