@@ -23,9 +23,7 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
-from qmtjq.trading import trading_globally_off_reason
-
-from . import selectors
+from . import selectors, worker_gates
 from .brokers.base import Broker, BrokerDisconnected, BrokerError
 from .models import BrokerAccount, Round
 from .planner import PlanStatus
@@ -34,11 +32,12 @@ from .services.lease import LeaseLost  # noqa: F401  (re-exported: callers catch
 from .services.orders import events_apply, order_request_cancel, orders_cancel_overdue, orders_reconcile
 from .services.rounds import QuoteSource, RoundOutcome, round_finish_if_done, round_run
 from .services.state import account_state_record
+from .worker_restart import EXIT_RESTART, restart_exit  # noqa: F401  (EXIT_RESTART re-exported)
 
 logger = logging.getLogger(__name__)
 
 # qmt_worker exit codes (README): 2 = another worker holds or took over the account,
-# 5 = the broker (MiniQMT) is unreachable or dropped us during --once.
+# 5 = the broker (MiniQMT) is unreachable or dropped us during --once, 6 = broker settings changed.
 EXIT_CONVERGED, EXIT_LEASE, EXIT_BLOCKED, EXIT_TIMEOUT, EXIT_BROKER = 0, 2, 3, 4, 5
 
 
@@ -95,6 +94,7 @@ class Worker:
         self.say = say
         self.warn = warn or say  # the one line explaining a non-zero exit (stderr in qmt_worker)
         self.stop_event = stop_event or threading.Event()
+        self.lease_check = threading.Event()  # set by the feed when the broker settings changed: look now
         self.holder = lease_service.LeaseHolder.for_this_process()
         self.fence: lease_service.Fence | None = None
         self._timers = _Timers()
@@ -161,6 +161,9 @@ class Worker:
         """Renew the lease (with our status) when due; LeaseLost when another worker took it."""
         if self.fence is None:
             return
+        if self.lease_check.is_set():
+            self.lease_check.clear()
+            force = True
         if not force and not self._timers.due("lease", now, self.config.lease_every):
             return
         self._timers.last["lease"] = now
@@ -168,6 +171,17 @@ class Worker:
             account=self.account, fence=self.fence, now=now, status=self._status
         ):
             raise LeaseLost(f"lost the lease of account {self.account.name}: another worker took over")
+
+    def _lease_lost(self, exc: LeaseLost, tell: Callable[[str], None]) -> int:
+        """EXIT_RESTART when the broker settings changed (the lease was revoked), else EXIT_LEASE."""
+        try:
+            reason = lease_service.lease_revocation(account=self.account, fence=self.fence)
+        except DatabaseError:
+            reason = ""
+        if reason:
+            return restart_exit(self, reason)
+        tell(self._lease_lost_text(exc))
+        return EXIT_LEASE
 
     def _wait(self, seconds: float) -> None:
         """Sleep up to `seconds` (Ctrl+C ends it), heartbeating so a long backoff never loses the lease."""
@@ -208,8 +222,7 @@ class Worker:
                 try:
                     self._wait(delay)
                 except LeaseLost as exc:
-                    self.say(self._lease_lost_text(exc))
-                    return EXIT_LEASE
+                    return self._lease_lost(exc, self.say)
                 if self.stop_event.is_set():
                     break
             delay = self.config.interval
@@ -229,8 +242,7 @@ class Worker:
                 self.say(f"database error ({exc}); retrying in {delay:g} s")
                 close_old_connections()
             except LeaseLost as exc:
-                self.say(self._lease_lost_text(exc))
-                return EXIT_LEASE
+                return self._lease_lost(exc, self.say)
         return EXIT_CONVERGED
 
     def run_once(self, *, timeout: float = 120.0) -> int:
@@ -243,8 +255,7 @@ class Worker:
                 self._connect()
             return self._converge_once(timeout)
         except LeaseLost as exc:
-            self.warn(self._lease_lost_text(exc))
-            return EXIT_LEASE
+            return self._lease_lost(exc, self.warn)
         except BrokerError as exc:  # a disconnect, a call past its deadline, or a refusal of the link
             self._connected = False
             self.warn(
@@ -332,6 +343,7 @@ class Worker:
         gate = self._trading_gate(now)
         if gate:
             return CycleResult(gate=gate)
+        self._heartbeat(now, force=True)  # a revoked lease (broker settings changed) stops before planning
         approved = self._approved_round()
         outcome = round_run(
             account=account,
@@ -368,45 +380,15 @@ class Worker:
             return latest
         return None
 
+    # Calendar gates (execution.worker_gates); methods, so tests can ask a worker-shaped object.
     def _trading_gate(self, now: datetime) -> str:
-        """Why no order may be sent now, or ''. Kill switches first (DESIGN §5.7)."""
-        if reason := trading_globally_off_reason():
-            return reason
-        if not self.account.trading_enabled:
-            return f"trading switch of account {self.account.name} is off"
-        if self.account.hours_enforced:
-            from .calendar import CalendarUnknown, can_place_orders
-
-            try:
-                allowed, reason = can_place_orders(
-                    now, allow_closing_auction=self.account.allow_closing_auction
-                )
-            except CalendarUnknown as exc:
-                return str(exc)
-            if not allowed:
-                return str(reason)
-        return ""
+        return worker_gates.trading_gate(self.account, now)
 
     def _outside_session(self, now: datetime) -> bool:
-        """True when the account keeps market hours and the market is not open now."""
-        if not self.account.hours_enforced:
-            return False
-        from .calendar import CalendarUnknown, can_place_orders
-
-        try:
-            return not can_place_orders(now, allow_closing_auction=True)[0]
-        except CalendarUnknown:
-            return True
+        return worker_gates.outside_session(self.account, now)
 
     def _hours_allow_cancel(self, now: datetime) -> bool:
-        if not self.account.hours_enforced:
-            return True
-        from .calendar import CalendarUnknown, can_cancel_orders
-
-        try:
-            return can_cancel_orders(now)
-        except CalendarUnknown:
-            return False
+        return worker_gates.hours_allow_cancel(self.account, now)
 
     def _user_cancels(self, now: datetime) -> None:
         requested = selectors.open_orders(account=self.account).filter(
