@@ -4,10 +4,11 @@ it fetched the change, exits with EXIT_RESTART (6) and one line saying why; rest
 broker account. Nothing is ever sent to the old account after the switch."""
 
 import time
+from datetime import timedelta
 
 import pytest
 
-from execution.models import BrokerAccount, Holding, Order
+from execution.models import BrokerAccount, Holding, Order, OrderStatus
 from execution.services.admin_actions import account_switch_to_paper, account_trading_set
 from execution.tests.conftest import upload_target
 from execution.tests.test_remote_xtquant import (  # noqa: F401 (fixtures)
@@ -82,3 +83,29 @@ def test_live_to_paper_on_the_server_stops_the_live_pc(pc, superuser):  # noqa: 
     assert code == EXIT_RESTART, output
     assert "mode live → paper" in output, output
     assert len(pc.terminal.orders("X1")) == 1
+
+
+def test_an_order_open_at_the_switch_is_followed_to_its_end_then_the_pc_exits(pc):  # noqa: F811
+    """The switch arrives with an order open at the old broker: nothing new is sent; the open order is
+    cancelled after its timeout through the old broker, recorded, reported to the server, then exit 6."""
+    BrokerAccount.objects.filter(name="x1").update(order_timeout=timedelta(seconds=8))
+    pc.terminal.open_account("X2", cash=1_000_000)
+    upload_target("S", [(CODE, 1000, "10")])
+    process = pc.start()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and not Order.objects.filter(broker_order_id__isnull=False).exists():
+            time.sleep(0.05)
+        BrokerAccount.objects.filter(name="x1").update(account_id="X2")
+        output, _ = process.communicate(timeout=45)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == EXIT_RESTART, output
+    (order,) = pc.terminal.orders("X1")
+    assert order.order_status == OrderStatus.CANCELED and pc.terminal.orders("X2") == []
+    assert Order.objects.count() == 1  # the switch came while it was open: no next round anywhere
+    mirrored = Order.objects.get(key=order.order_remark)
+    assert (mirrored.status, mirrored.broker_order_id) == (OrderStatus.CANCELED, order.order_id)
+    assert "still open" not in output.splitlines()[-1], output
