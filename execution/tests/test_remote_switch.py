@@ -2,6 +2,8 @@
 trading PC runs: from the moment the feed is written into the PC's database, nothing more is sent through
 the broker the worker started with; the worker records its open orders and exits with EXIT_RESTART."""
 
+import threading
+
 import pytest
 from django.utils import timezone
 
@@ -44,6 +46,16 @@ def _pc_worker(lines: list[str]):
     )
     worker.start()
     return worker
+
+
+def _run_bounded(worker) -> int:
+    """run_forever, stopped (exit 0) after 30 s if it never notices: the test then fails, it does not hang."""
+    timer = threading.Timer(30, worker.stop_event.set)
+    timer.start()
+    try:
+        return worker.run_forever()
+    finally:
+        timer.cancel()
 
 
 def _sent() -> list[Order]:
@@ -90,7 +102,7 @@ def test_the_worker_stops_with_exit_restart_and_one_line():
         now=timezone.now(),
     )
     try:
-        assert worker.run_forever() == EXIT_RESTART
+        assert _run_bounded(worker) == EXIT_RESTART
     finally:
         worker.stop()
     assert PaperOrder.objects.count() == 0 and _sent() == []
@@ -113,3 +125,35 @@ def test_other_settings_from_the_server_do_not_stop_the_worker():
         assert PaperOrder.objects.count() == 1 and len(_sent()) == 1
     finally:
         worker.stop()
+
+
+def test_shared_database_admin_switch_stops_the_running_worker(paper_account, superuser, monkeypatch):
+    """Shared-database mode: paper → live in admin (then trading on again) while a paper worker runs on the
+    same database: it sends nothing more through the paper broker and exits EXIT_RESTART."""
+    from execution.services.admin_actions import account_switch_to_live, account_trading_set
+    from execution.tests.conftest import upload_target
+
+    monkeypatch.setattr("execution.calendar.can_place_orders", lambda now, **kw: (True, ""))
+    set_price("600000.SH", "10")
+    paper_account.userdata_mini_path = r"D:\QMT\userdata_mini"
+    paper_account.save(update_fields=["userdata_mini_path"])
+    lines: list[str] = []
+    quote_source = quote_source_for(paper_account)
+    worker = Worker(
+        account=paper_account,
+        broker=PaperBroker(paper_account, quote_source=quote_source),
+        quote_source=quote_source,
+        config=FAST,
+        say=lines.append,
+        warn=lines.append,
+    )
+    worker.start()
+    try:
+        account_switch_to_live(account=paper_account, user=superuser)
+        account_trading_set(account=paper_account, enabled=True, user=superuser)
+        upload_target("S", [("600000.SH", 1000, "10")])
+        assert _run_bounded(worker) == EXIT_RESTART
+    finally:
+        worker.stop()
+    assert PaperOrder.objects.count() == 0 and _sent() == []
+    assert "paper → live in admin" in lines[-1], lines

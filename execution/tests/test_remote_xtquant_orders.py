@@ -186,7 +186,7 @@ def test_miniqmt_restart_while_an_order_is_open(pc):  # noqa: F811
     assert_mirror_is_the_broker(pc)
 
 
-def test_a_refused_cancel_is_asked_again(pc):
+def test_a_refused_cancel_is_asked_again(pc):  # noqa: F811
     """MiniQMT refuses the first cancel of an overdue order (it stays open): the PC asks again after another
     order timeout instead of leaving the order, and the account's round, open all day."""
     _order_timeout(1)

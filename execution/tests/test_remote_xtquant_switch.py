@@ -94,7 +94,9 @@ def test_an_order_open_at_the_switch_is_followed_to_its_end_then_the_pc_exits(pc
     process = pc.start()
     deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline and not Order.objects.filter(broker_order_id__isnull=False).exists():
+        while (
+            time.monotonic() < deadline and not Order.objects.filter(broker_order_id__isnull=False).exists()
+        ):
             time.sleep(0.05)
         BrokerAccount.objects.filter(name="x1").update(account_id="X2")
         output, _ = process.communicate(timeout=45)
