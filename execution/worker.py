@@ -42,6 +42,7 @@ from .worker_config import (  # noqa: F401  (re-exported: qmt_worker and tests i
 from .worker_gates import hours_allow_cancel, outside_session, trading_gate
 from .worker_link import WorkerLinkMixin
 from .worker_loops import WorkerLoopsMixin
+from .worker_restart import EXIT_RESTART  # noqa: F401  (re-exported: qmt_worker reads it from here)
 
 
 class Worker(WorkerLinkMixin, WorkerLoopsMixin):
@@ -65,6 +66,7 @@ class Worker(WorkerLinkMixin, WorkerLoopsMixin):
         self.say = say
         self.warn = warn or say  # the one line explaining a non-zero exit (stderr in qmt_worker)
         self.stop_event = stop_event or threading.Event()
+        self.lease_check = threading.Event()  # set by the feed when the broker settings changed: look now
         self.holder = lease_service.LeaseHolder.for_this_process()
         self.fence: lease_service.Fence | None = None
         self._timers = Timers()
@@ -128,6 +130,7 @@ class Worker(WorkerLinkMixin, WorkerLoopsMixin):
         gate = self._trading_gate(now)
         if gate:
             return CycleResult(gate=gate)
+        self._heartbeat(now, force=True)  # a revoked lease (broker settings changed) stops before planning
         approved = self._approved_round()
         outcome = round_run(
             account=account,

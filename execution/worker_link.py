@@ -12,6 +12,7 @@ the next query (its timeout is longer).
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, close_old_connections
@@ -21,6 +22,8 @@ from .models import Round
 from .services import lease as lease_service
 from .services.lease import LeaseLost
 from .services.orders import orders_reconcile
+from .worker_config import EXIT_LEASE
+from .worker_restart import restart_exit
 
 logger = logging.getLogger("execution.worker")
 
@@ -104,6 +107,9 @@ class WorkerLinkMixin:
         """Renew the lease (with our status) when due; LeaseLost when another worker took it."""
         if self.fence is None:
             return
+        if self.lease_check.is_set():  # the feed saw the broker settings change: look now
+            self.lease_check.clear()
+            force = True
         if not force and not self._timers.due("lease", now, self.config.lease_every):
             return
         self._timers.last["lease"] = now
@@ -111,6 +117,17 @@ class WorkerLinkMixin:
             account=self.account, fence=self.fence, now=now, status=self._status
         ):
             raise LeaseLost(f"lost the lease of account {self.account.name}: another worker took over")
+
+    def _lease_lost(self, exc: LeaseLost, tell: Callable[[str], None]) -> int:
+        """EXIT_RESTART when the broker settings changed (the lease was revoked), else EXIT_LEASE."""
+        try:
+            reason = lease_service.lease_revocation(account=self.account, fence=self.fence)
+        except DatabaseError:
+            reason = ""
+        if reason:
+            return restart_exit(self, reason)
+        tell(self._lease_lost_text(exc))
+        return EXIT_LEASE
 
     def _wait(self, seconds: float) -> None:
         """Sleep up to `seconds` (Ctrl+C ends it), heartbeating so a long backoff never loses the lease."""

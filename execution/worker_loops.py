@@ -12,7 +12,7 @@ from .brokers.base import BrokerDisconnected, BrokerError
 from .planner import PlanStatus
 from .services.lease import LeaseLost
 from .services.rounds import RoundOutcome
-from .worker_config import EXIT_BLOCKED, EXIT_BROKER, EXIT_CONVERGED, EXIT_LEASE, EXIT_TIMEOUT
+from .worker_config import EXIT_BLOCKED, EXIT_BROKER, EXIT_CONVERGED, EXIT_TIMEOUT
 
 
 class WorkerLoopsMixin:
@@ -27,8 +27,7 @@ class WorkerLoopsMixin:
                 try:
                     self._wait(delay)
                 except LeaseLost as exc:
-                    self.say(self._lease_lost_text(exc))
-                    return EXIT_LEASE
+                    return self._lease_lost(exc, self.say)
                 if self.stop_event.is_set():
                     break
             delay = self.config.interval
@@ -48,8 +47,7 @@ class WorkerLoopsMixin:
                 self.say(f"database error ({exc}); retrying in {delay:g} s")
                 close_old_connections()
             except LeaseLost as exc:
-                self.say(self._lease_lost_text(exc))
-                return EXIT_LEASE
+                return self._lease_lost(exc, self.say)
         return EXIT_CONVERGED
 
     def run_once(self, *, timeout: float = 120.0) -> int:
@@ -62,8 +60,7 @@ class WorkerLoopsMixin:
                 self._connect()
             return self._converge_once(timeout)
         except LeaseLost as exc:
-            self.warn(self._lease_lost_text(exc))
-            return EXIT_LEASE
+            return self._lease_lost(exc, self.warn)
         except BrokerError as exc:  # a disconnect, a call past its deadline, or a refusal of the link
             self._connected = False
             self.warn(

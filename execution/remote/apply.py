@@ -31,6 +31,7 @@ from ..models import (
     Subscription,
     WorkerClient,
 )
+from ..services.lease import lease_revoke
 from .wire import dec_in, time_in
 
 logger = logging.getLogger(__name__)
@@ -80,15 +81,34 @@ def _account_apply(feed: dict) -> tuple[BrokerAccount, list[str]]:
         account = BrokerAccount.objects.create(name=row["name"], mode=row["mode"], **values)
         return account, ["account created from the server"]
     changed = [name for name, value in values.items() if getattr(account, name) != value]
+    broker_changes = _broker_changes(account, row, values)
     if account.mode != row["mode"]:
-        # Switching paper ↔ live needs a new broker: the runner stops and asks for a restart.
         account.mode = row["mode"]
         changed.append("mode")
+    if broker_changes:
+        # The running worker's broker was built for the old settings: fence it off in this very
+        # transaction, so not one more order goes out through it (it records its orders, then exits).
+        lease_revoke(
+            account=account,
+            reason=f"stopped: the server changed {'; '.join(broker_changes)}: restart qmt_worker",
+        )
     for name in changed:
         setattr(account, name, values.get(name, getattr(account, name)))
     if changed:
         account.save(update_fields=changed)
     return account, changed
+
+
+def _broker_changes(account: BrokerAccount, row: dict, values: dict) -> list[str]:
+    """What the worker's broker adapter was built from (execution.runtime.broker_for) and changes now."""
+    changes = []
+    if account.mode != row["mode"]:
+        changes.append(f"mode {account.mode} → {row['mode']}")
+    if values["account_id"] != account.account_id:
+        changes.append(f"broker account id {account.account_id or '-'} → {values['account_id'] or '-'}")
+    if values.get("userdata_mini_path", account.userdata_mini_path) != account.userdata_mini_path:
+        changes.append("MiniQMT userdata_mini path")
+    return changes
 
 
 def _content_hash(lines: list[dict]) -> str:

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 SENT, MORE, FAILED = "sent", "more", "failed"
 FLUSH_ATTEMPTS = 3
+BROKER_FIELDS = {"mode", "account_id", "userdata_mini_path"}  # what the worker's broker was built from
 
 
 class RemoteSession:
@@ -53,11 +54,10 @@ class RemoteSession:
         self.backoff = backoff
         self.stop_event = threading.Event()
         self.wake_reporter = threading.Event()
-        self.on_mode_change: Callable[[], None] | None = None
+        self.on_broker_change: Callable[[], None] | None = None
         self.quote_source = None
         self.holder = ""
         self._threads: list[threading.Thread] = []
-        self._mode: str | None = None
         self._last_quotes = 0.0
         self.server_status = ""
         self._quote_codes: list[str] = []
@@ -91,11 +91,9 @@ class RemoteSession:
         account, changed = feed_apply(feed=feed, server_url=self.client.url, now=now)
         if changed:
             self.say(f"from the server: {', '.join(changed)}")
-        if self._mode is None:
-            self._mode = account.mode
-        elif account.mode != self._mode and self.on_mode_change is not None:
-            self.say(f"the server switched account {account.name} to {account.mode}: restart qmt_worker")
-            self.on_mode_change()
+        if BROKER_FIELDS & set(changed) and self.on_broker_change is not None:
+            # feed_apply already fenced the worker off (its lease revoked with the change): wake it now.
+            self.on_broker_change()
         self._quote_codes = feed.get("quote_codes", [])
         return True
 

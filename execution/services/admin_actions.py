@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from .. import selectors
 from ..models import BrokerAccount, Order, OrderEvent, Round
 from . import rounds
+from .lease import lease_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def account_switch_to_live(*, account: BrokerAccount, user) -> None:
     locked.trading_enabled = False
     locked.enforce_trading_hours = True
     locked.save(update_fields=["mode", "trading_enabled", "enforce_trading_hours"])
+    # A worker running on this database keeps the paper broker it started with: fence it off now.
+    lease_revoke(account=locked, reason="stopped: switched paper → live in admin: restart qmt_worker")
     _audit(
         user=user,
         obj=locked,
@@ -88,13 +91,14 @@ def account_switch_to_live(*, account: BrokerAccount, user) -> None:
 
 @transaction.atomic
 def account_switch_to_paper(*, account: BrokerAccount, user) -> None:
-    """Live → paper. Trading stops too: a running worker keeps the broker it started with until restarted."""
+    """Live → paper. Trading stops too; a running worker stops sending and exits to be restarted."""
     locked = _locked_account(account)
     if locked.mode == BrokerAccount.Mode.PAPER:
         raise ActionRefused(_("%(name)s is already paper.") % {"name": locked.name})
     locked.mode = BrokerAccount.Mode.PAPER
     locked.trading_enabled = False
     locked.save(update_fields=["mode", "trading_enabled"])
+    lease_revoke(account=locked, reason="stopped: switched live → paper in admin: restart qmt_worker")
     _audit(user=user, obj=locked, message="Switched live → paper; trading switch turned OFF.")
     logger.warning("account %s: switched live -> paper by %s (trading switch OFF)", locked.name, user)
     account.mode, account.trading_enabled = locked.mode, False

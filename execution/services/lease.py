@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..models import BrokerAccount, LeaseEvent, WorkerLease
@@ -34,6 +35,10 @@ class LeaseHeld(Exception):
 
 class LeaseLost(Exception):
     """Our lease expired and another worker took the account: stop sending at once."""
+
+
+class LeaseRevoked(LeaseLost):
+    """The account's broker settings changed under us (lease_revoke): stop sending, then restart."""
 
 
 @dataclass(frozen=True)
@@ -213,3 +218,19 @@ def lease_event_record(
         epoch=lease.epoch,
         reason=reason,
     )
+
+
+def lease_revoke(*, account: BrokerAccount, reason: str) -> bool:
+    """Invalidate the running worker's fence (epoch + 1, same holder) because the broker it was built for
+    changed (paper ↔ live, broker account id, MiniQMT path). Call it in the transaction that writes the
+    change: from its commit on, every claim of that worker is refused, so nothing more goes out through
+    the old broker. True when a lease was revoked."""
+    return bool(WorkerLease.objects.filter(account=account).update(epoch=F("epoch") + 1, status=reason[:300]))
+
+
+def lease_revocation(*, account: BrokerAccount, fence: Fence) -> str:
+    """Why our lease was revoked (its status), or '' when it is valid or another worker took it."""
+    row = WorkerLease.objects.filter(account=account).values_list("holder", "epoch", "status").first()
+    if row is None or row[0] != fence.holder or row[1] == fence.epoch:
+        return ""
+    return row[2] or "the account's broker settings changed"

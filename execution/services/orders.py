@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists
+from django.db.models import Exists, Q
 from django.utils import timezone
 
 from ..brokers.base import (
@@ -297,19 +297,29 @@ def events_apply(*, account: BrokerAccount, events: list[BrokerEvent]) -> int:
 
 
 def orders_cancel_overdue(*, account: BrokerAccount, broker: Broker, now: datetime) -> list[Order]:
-    """Ask the broker to cancel own orders open longer than the account's order timeout."""
+    """Ask the broker to cancel own orders open longer than the account's order timeout.
+
+    An order still open one more timeout after its last cancel request is asked
+    again: MiniQMT refuses a cancel now and then (an error answer, not logged in
+    while it restarts), and an order left open would hold the account's round
+    (one open round at a time, DESIGN §5.4) until the close.
+    """
     cutoff = now - account.order_timeout
     overdue = (
-        Order.objects.filter(account=account, sent_at__lt=cutoff, cancel_requested_at__isnull=True)
+        Order.objects.filter(account=account, sent_at__lt=cutoff)
+        .filter(Q(cancel_requested_at__isnull=True) | Q(cancel_requested_at__lt=cutoff))
         .exclude(status__in=FINAL_STATUSES)
         .exclude(broker_order_id__isnull=True)
     )
     cancelled = []
     for order in overdue:
+        again = order.cancel_requested_at is not None
         result = broker.cancel_order(order.broker_order_id)
         order.cancel_requested_at = now
         order.save(update_fields=["cancel_requested_at", "updated_at"])
-        _event(order, f"cancel requested after timeout (result {result})")
+        _event(
+            order, f"cancel requested {'again, still open ' if again else ''}after timeout (result {result})"
+        )
         if result == CANCEL_OK:
             cancelled.append(order)
         elif result in (CANCEL_ALREADY_FINAL, CANCEL_NOT_FOUND):

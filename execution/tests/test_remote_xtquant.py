@@ -89,16 +89,18 @@ class LivePC:
         until=None,
         kill_on_order: bool = False,
         timeout: float = 25,
+        market=None,
     ):
-        """Run the PC while the stand-in market fills open orders; kill it once `until()` holds, or (with
-        kill_on_order) as soon as the broker accepted its first order. Returns (exit code, output)."""
+        """Run the PC while the stand-in market fills open orders (or `market(terminal)` steers it); kill it
+        once `until()` holds, or (with kill_on_order) as soon as the broker accepted its first order.
+        Returns (exit code, output)."""
         process = self.start(*args, die_at=die_at)
         if kill_on_order:
             self.terminal_server.on_order = lambda order: process.kill()
         deadline = time.monotonic() + timeout
         try:
             while process.poll() is None and time.monotonic() < deadline:
-                fill_open_orders(self.terminal)
+                (market or fill_open_orders)(self.terminal)
                 if until is not None and until():
                     process.kill()
                     break

@@ -19,7 +19,8 @@ class Command(BaseCommand):
         "Converge one broker account to its strategies' targets through xtquant (live) or the paper broker. "
         "Exit codes: 0 converged (--once) or stopped, 2 another worker holds or took over the account, "
         "3 blocked/held/not trading (--once), 4 timed out with orders open (--once), "
-        "5 MiniQMT unreachable or disconnected (--once, --dry-run). Without --once an unreachable MiniQMT "
+        "5 MiniQMT unreachable or disconnected (--once, --dry-run), 6 the account's mode (paper/live), broker "
+        "account id or MiniQMT path changed: start the worker again. Without --once an unreachable MiniQMT "
         "is retried with backoff."
     )
 
@@ -80,7 +81,7 @@ class Command(BaseCommand):
             restore()
             raise CommandError(f"cannot use the broker: {exc}")
         if remote is not None:
-            remote.on_mode_change = worker.stop_event.set
+            remote.on_broker_change = worker.lease_check.set
             remote.start(quote_source=quote_source, holder=worker.holder.name)
         mode = "once" if once else f"every {interval:g} s"
         self.stdout.write(
