@@ -3,8 +3,8 @@
 from decimal import Decimal
 
 from django.contrib import admin, messages
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -30,7 +30,7 @@ from .base import (
     _buttons,
     _related_or_none,
 )
-from .large import BoundedCountPaginator, LargeTableAdminMixin, PriceSourceFilter, search_q
+from .large import LargeTableAdminMixin, PriceSourceFilter, search_q
 
 # --- rounds and orders --------------------------------------------------------------------------
 
@@ -41,12 +41,29 @@ class RoundOrderInline(ReadOnlyInline):
     show_change_link = True
 
 
+class RoundChangeList(ChangeList):
+    """Order counts for the rounds of the page only, in one grouped query on the order table's round
+    index. Any count in the rounds query itself (a join, or a subquery per row) was computed for every
+    round before the page's LIMIT: 1.8-4 s at 222,000 rounds and 1,000,000 orders."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        rounds = list(self.result_list)
+        counts = dict(
+            Order.objects.filter(round__in=[r.pk for r in rounds])
+            .order_by()
+            .values_list("round")
+            .annotate(n=Count("pk"))
+        )
+        for round_ in rounds:
+            round_.orders_count_shown = counts.get(round_.pk, 0)
+        self.result_list = rounds
+
+
 @admin.register(Round)
-class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    # Bounded counts (rounds grow with every cycle that trades) and no facet counts.
-    paginator = BoundedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
+class RoundAdmin(LargeTableAdminMixin, ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Rounds grow with every cycle that trades: bounded counts, no facets, accounts prefetched
+    # (joined, MariaDB sorted every round for the page: 1.0 s at 222,000 rounds).
     list_display = [
         "created_at",
         "account",
@@ -59,7 +76,8 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     # No date_hierarchy: its year links are a SELECT DISTINCT over every round (1.8 s at 222,000 rounds).
     list_filter = ["status", "trigger", "account", ("created_at", admin.DateFieldListFilter)]
-    list_select_related = ["account", "approved_by"]
+    list_select_related = ()  # () = no join at all (False would join the list's foreign keys)
+    list_prefetch_related = ("account", "approved_by")
     search_fields = ["account__name", "message"]
     fields = [
         "account",
@@ -81,20 +99,16 @@ class RoundAdmin(ConfirmedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["approve_held"]
     object_actions = ("approve_held",)
 
-    def get_queryset(self, request):
-        # A correlated count per shown round (the order table's round index), not a GROUP BY that
-        # joins every order of every round before the page's LIMIT (1,000,000 orders: seconds).
-        per_round = (
-            Order.objects.filter(round=OuterRef("pk")).order_by().values("round").annotate(n=Count("pk")).values("n")
-        )
-        return super().get_queryset(request).annotate(orders_count=Coalesce(Subquery(per_round), 0))
+    def get_changelist(self, request, **kwargs):
+        return RoundChangeList
 
     def has_approve_permission(self, request):
         return self.has_model_permission(request, "change")
 
-    @admin.display(description=_("orders"), ordering="orders_count")
+    @admin.display(description=_("orders"))
     def orders_count(self, obj):
-        return obj.orders_count
+        count = getattr(obj, "orders_count_shown", None)  # set for the changelist's page
+        return obj.orders.count() if count is None else count
 
     @admin.display(description=_("skipped lines"))
     def skips_count(self, obj):
