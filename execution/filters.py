@@ -169,7 +169,7 @@ def order_filter_apply(queryset: QuerySet, form: OrderFilterForm) -> tuple[Query
     if side := values.get("side"):
         queryset = queryset.filter(side=side)
     if code := values.get("code"):
-        queryset = queryset.filter(code__startswith=code) if "." not in code else queryset.filter(code=code)
+        queryset = queryset.filter(code_range_q("code", code) if "." not in code else Q(code=code))
     if date_from := values.get("date_from"):
         queryset = queryset.filter(created_at__gte=_day_start(date_from))
     if date_to := values.get("date_to"):
@@ -177,6 +177,11 @@ def order_filter_apply(queryset: QuerySet, form: OrderFilterForm) -> tuple[Query
     if since := values.get("since"):
         queryset = queryset.filter(created_at__gte=since)
     return queryset, form_errors(form)
+
+
+def code_range_q(field: str, prefix: str) -> Q:
+    """`code startswith 600` as a range the code index can seek (LIKE is not indexed on SQLite)."""
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)})
 
 
 def orders_filter(queryset: QuerySet, params) -> tuple[QuerySet, dict[str, str]]:

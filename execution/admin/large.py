@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from positions.codes import CodeError, normalize
 
+from ..filters import code_range_q
 from ..pagination import count_bounded
 from ..quotes import SOURCE_ADMIN, SOURCE_HTTP, SOURCE_TARGET_COST, SOURCE_XTDATA
 
@@ -40,11 +41,6 @@ class LargeTableAdminMixin:
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related(*self.list_prefetch_related)
-
-
-def code_range_q(field: str, prefix: str) -> Q:
-    """`code startswith 600` as a range the code index can seek (LIKE is not indexed on SQLite)."""
-    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)})
 
 
 def search_q(term: str, *, code_field: str, key_field: str | None = None, number_field: str | None = None) -> Q:

@@ -172,6 +172,8 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["account", "status"]),
             models.Index(fields=["account", "created_at", "id"], name="order_account_created_id"),
+            # the orders page's code filter: its bounded count is a range scan of this index alone
+            models.Index(fields=["account", "code"], name="order_account_code"),
         ]
 
     def __str__(self) -> str:

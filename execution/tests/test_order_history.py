@@ -197,6 +197,19 @@ def test_orders_page_queries_do_not_grow_with_rows_or_codes(account, user_client
     assert count_queries_on_orders(many) == []
 
 
+def test_orders_page_code_prefix_is_an_index_range_not_like(account, user_client):
+    """?code=600 filters by code >= '600' and < '601' (the (account, code) index), finding exactly the
+    codes that start with it; LIKE is not indexed on SQLite and MariaDB read every order of the account."""
+    make_orders(account, 4, codes=("600000.SH", "600999.SH", "601000.SH", "000600.SZ"))
+    with CaptureQueriesContext(connection) as captured:
+        page = user_client.get("/orders/", {"account": account.name, "code": "600"})
+    assert page.status_code == 200
+    shown = {order.code for order in Order.objects.filter(pk__in=listed_ids(page))}
+    assert shown == {"600000.SH", "600999.SH"}
+    on_orders = [q["sql"] for q in captured.captured_queries if "execution_order" in q["sql"]]
+    assert on_orders and not [sql for sql in on_orders if " LIKE " in sql.upper()], on_orders
+
+
 def test_admin_order_changelist_reads_no_whole_table(account, admin_client):
     """Order changelist: no exact COUNT(*), no SELECT DISTINCT (date_hierarchy, value filters), constant queries."""
     url = reverse("admin:execution_order_changelist")
