@@ -131,3 +131,44 @@ def test_language_switch_submits_without_inline_script(logging_browser, live_ser
     Select(browser.find_element(By.NAME, "language")).select_by_value("en")
     WebDriverWait(browser, 10).until(lambda b: b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
     assert _violations(browser) == []
+
+
+def test_admin_widgets_and_api_docs_work_without_style_attributes(
+    logging_browser, live_server, client, superuser, paper_account
+):
+    """With style attributes refused: admin's calendar pop-up and select2 autocomplete open, and a Swagger
+    operation expands (they style through the CSSOM, which the policy does not govern), with no CSP report."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = logging_browser
+    client.force_login(superuser)
+    browser.get(f"{live_server.url}/static/css/qmtjq.css")
+    browser.add_cookie(
+        {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value}
+    )
+    browser.get_log("browser")
+    seen = {}
+
+    browser.get(f"{live_server.url}/admin/execution/tradingday/add/")
+    browser.find_element(By.CSS_SELECTOR, ".datetimeshortcuts a[id^=calendarlink]").click()
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.CSS_SELECTOR, ".calendarbox").is_displayed())
+    seen["calendar"] = _violations(browser)
+
+    browser.get(f"{live_server.url}/admin/execution/workerclient/add/")
+    browser.find_element(By.CSS_SELECTOR, ".select2-selection").click()
+    WebDriverWait(browser, 10).until(
+        lambda b: "p1"
+        in b.execute_script(  # the options are re-rendered as results arrive: read them in one go
+            "return Array.from(document.querySelectorAll('.select2-results__option'), o => o.textContent).join('|')"
+        )
+    )
+    seen["autocomplete"] = _violations(browser)
+
+    browser.get(f"{live_server.url}/api/docs/")
+    WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock-summary"))
+    browser.find_elements(By.CSS_SELECTOR, ".opblock-summary")[0].click()
+    WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock-body"))
+    seen["swagger operation"] = _violations(browser)
+
+    assert seen == {name: [] for name in seen}
