@@ -166,7 +166,7 @@ class NotificationAdmin(admin.ModelAdmin):
     @admin.display(description=_("deliveries"))
     def deliveries_display(self, obj):
         text = json.dumps(obj.deliveries, ensure_ascii=False, indent=2)
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+        return format_html('<pre class="admin-json">{}</pre>', text)
 from . import admin_pause  # noqa: E402,F401  (registers the global pause)
 from .admin_site import admin_site_setup  # noqa: E402
 

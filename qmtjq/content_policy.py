@@ -4,13 +4,15 @@ Scripts come from this site only: no inline script, no eval. The vendored
 ECharts (static/vendor) needs neither: its one `new Function` is a fallback
 for GeoJSON maps in browsers without JSON.parse, which we never draw.
 
-Styles come from this site's files too, with two allowances:
+Styles come from this site's files too:
 
-- `style-src-attr 'unsafe-inline'`: style *attributes*. Django admin's
-  widgets and our admin columns (`format_html('<span style=...>')`), Swagger
-  UI and ECharts' tooltip markup set them. An attribute styles one element
-  and has no selectors, so it cannot read the page (CSS exfiltration needs
-  selectors); scripts stay locked.
+- `style-src-attr 'none'`: no style *attribute* is applied, on any page
+  (admin and API docs included). Markup that slipped past escaping cannot
+  restyle a page (hide a warning, lay a fake button over "approve"). Our
+  templates, admin columns and chart tooltips style through classes in
+  static CSS; Django admin, select2 and Swagger UI set styles through the
+  CSSOM (`element.style.x = ...`), which the policy does not govern.
+  `qmtjq/tests/test_no_inline_styles.py` keeps it so.
 - `style-src-elem` also allows the exact inline `<style>` blocks of Django
   admin's change list and drf-spectacular's Swagger page, by their sha256
   hashes, computed from the installed templates so an upgrade keeps them
@@ -57,7 +59,7 @@ def content_security_policy() -> dict:
             "script-src": [SELF],
             "style-src": [SELF],
             "style-src-elem": [SELF, *inline_style_hashes()],
-            "style-src-attr": ["'unsafe-inline'"],
+            "style-src-attr": [NONE],
             # Swagger UI and admin icons use data: images inside their stylesheets.
             "img-src": [SELF, "data:"],
             "font-src": [SELF],

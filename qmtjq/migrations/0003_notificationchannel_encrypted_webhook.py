@@ -7,12 +7,54 @@ from django.db import migrations, models
 # only when such rows exist) and keep just their mask in `target`. Reversible: the reverse step
 # puts the decrypted URL back into `target` (signing secrets are dropped with their column:
 # the bots fall back to keyword mode).
+#
+# The key is checked FIRST, before any schema change: MySQL/MariaDB cannot roll back ALTER TABLE,
+# so failing half-way (columns added, rows not encrypted, migration not recorded) would leave a
+# database the next `migrate` trips over. A missing or malformed key stops `migrate` with one
+# CommandError line saying what to set; without webhook rows no key is needed at all.
 
 
 def _mask(url: str) -> str:
     from qmtjq.channels import webhook_url_mask
 
     return webhook_url_mask(url)
+
+
+def _key_required(*, count: int, undo: bool) -> None:
+    """CommandError (a few readable lines from `manage.py migrate`, no traceback) unless the key works."""
+    from django.core.management.base import CommandError
+
+    from qmtjq import crypto
+
+    try:
+        crypto.encrypt("")
+    except crypto.EncryptionKeyMissing as problem:
+        one = count == 1
+        channels = f"{count} webhook notification channel{'' if one else 's'}"
+        them = "it" if one else "them"
+        if undo:
+            step = "undoing qmtjq.0003_notificationchannel_encrypted_webhook"
+            why = f"{channels} {'has an' if one else 'have'} encrypted URL{'' if one else 's'}; undoing decrypts {them}"
+        else:
+            step = "qmtjq.0003_notificationchannel_encrypted_webhook"
+            why = (
+                f"{channels} {'keeps its URL' if one else 'keep their URLs'} in plain text (a webhook URL "
+                f"holds the bot's key); this migration encrypts {them}"
+            )
+        raise CommandError(
+            f"migrate stopped before {step}; nothing was changed.\n"
+            f"{why} with {crypto.KEY_SETTING}.\n"
+            f"{problem}\n"
+            "Keep the key safe (without it the stored secrets cannot be read), then run migrate again."
+        ) from None
+
+
+def webhook_urls_waiting(apps, schema_editor):
+    """Before anything changes: plain-text webhook URLs to encrypt need a usable key."""
+    Channel = apps.get_model("qmtjq", "NotificationChannel")
+    targets = Channel.objects.exclude(kind="email").values_list("target", flat=True)
+    if count := sum(1 for target in targets if target.strip()):
+        _key_required(count=count, undo=False)
 
 
 def webhook_urls_encrypt(apps, schema_editor):
@@ -32,6 +74,8 @@ def webhook_urls_decrypt(apps, schema_editor):
     from qmtjq import crypto
 
     Channel = apps.get_model("qmtjq", "NotificationChannel")
+    if count := Channel.objects.exclude(url_encrypted="").count():
+        _key_required(count=count, undo=True)
     for channel in Channel.objects.exclude(url_encrypted=""):
         channel.target = crypto.decrypt(channel.url_encrypted)
         channel.url_encrypted = ""
@@ -45,6 +89,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(webhook_urls_waiting, migrations.RunPython.noop),
         migrations.AddField(
             model_name='notificationchannel',
             name='secret_encrypted',

@@ -140,14 +140,14 @@ class FactorCatAccountAdmin(FactorCatBrowseMixin, ConfirmedActionsMixin, admin.M
     def tls_label(self, obj):
         if obj.verify_tls:
             return _("on")
-        return format_html('<strong style="color: #ba2121">{}</strong>', _("OFF"))
+        return format_html('<strong class="warning-off">{}</strong>', _("OFF"))
 
     @admin.display(description=_("TLS warning"))
     def tls_warning(self, obj):
         if obj is None or obj.verify_tls:
             return "—"
         return format_html(
-            '<strong style="color: #ba2121">{}</strong>',
+            '<strong class="warning-off">{}</strong>',
             _(
                 "Certificate verification is OFF: anyone on the network path can read the password and "
                 "the token. Turn it off only for a server whose certificate is known to be broken."

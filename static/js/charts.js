@@ -2,6 +2,28 @@
    Without JavaScript (or without ECharts) the data table next to it stays the view. */
 (function () {
   "use strict";
+  function node(tag, className, text) {
+    var el = document.createElement(tag);
+    el.className = className;
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+  function tooltip(params, fmt) {
+    var rows = Array.isArray(params) ? params : [params];
+    var box = node("div", "chart-tip");
+    if (rows.length) box.appendChild(node("div", "chart-tip-axis", rows[0].axisValueLabel || rows[0].name || ""));
+    rows.forEach(function (p) {
+      var row = node("div", "chart-tip-row");
+      var marker = node("span", "chart-tip-marker");
+      // The series colour through the CSSOM: the policy refuses style attributes, not element.style.
+      if (typeof p.color === "string") marker.style.backgroundColor = p.color;
+      row.appendChild(marker);
+      row.appendChild(node("span", "chart-tip-name", p.seriesName));
+      row.appendChild(node("span", "chart-tip-value", fmt(p.value)));
+      box.appendChild(row);
+    });
+    return box;
+  }
   function draw(el) {
     var source = document.getElementById(el.getAttribute("data-chart"));
     if (!source || !window.echarts) return;
@@ -16,7 +38,9 @@
     };
     chart.setOption({
       animation: false,
-      tooltip: { trigger: "axis", valueFormatter: fmt },
+      // Built as DOM nodes, not ECharts' default HTML string: that one carries inline style attributes,
+      // which the Content-Security-Policy refuses (style-src-attr 'none').
+      tooltip: { trigger: "axis", className: "chart-tooltip", formatter: function (params) { return tooltip(params, fmt); } },
       legend: { show: spec.series.length > 1, top: 0 },
       grid: { left: 8, right: 16, top: spec.series.length > 1 ? 32 : 12, bottom: 24, containLabel: true },
       xAxis: { type: "category", boundaryGap: false, data: spec.series[0].points.map(function (p) { return p[0]; }) },

@@ -18,26 +18,24 @@ no longer be written (`serve | tee log` after Ctrl+C killed tee, a closed
 terminal) is dropped rather than interrupting the shutdown, and the cluster
 child stops by itself when `serve` dies without shutting down (it watches a
 pipe that the operating system closes when `serve` ends).
+
+The cluster child is `qmtjq/serve_cluster_child.py`; what serve prints at
+start-up is `qmtjq/serve_console.py`.
 """
 
 import logging
 import os
 import signal
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
-from django.db import connection
 
-import qmtjq
-from qmtjq.console import TolerantStream, framed, silence_broken_streams
+from qmtjq import serve_console
+from qmtjq.console import TolerantStream, silence_broken_streams
 from qmtjq.jobs import InProcessJobRunner
 from qmtjq.schedules import schedules_ensure
+from qmtjq.serve_cluster_child import CLUSTER_STOP_TIMEOUT, ClusterChild
 from qmtjq.services import ADMIN_PASSWORD_ENV, admin_user_ensure
 from qmtjq.web_process import GranianProcess, WebServerFailed
 
@@ -45,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 IS_WINDOWS = os.name == "nt"
 JOBS_CLUSTER, JOBS_INPROCESS, JOBS_OFF = "cluster", "inprocess", "off"
-CLUSTER_STOP_TIMEOUT = 20.0  # django-q2 finishes running tasks first; jobs are idempotent if killed
 JOB_LOGGERS = ("django-q", "qmtjq.jobs")  # routine per-task lines; kept at Q_LOG_LEVEL
 WEB_GRANIAN, WEB_WAITRESS = "granian", "waitress"
 
@@ -136,7 +133,7 @@ class Command(BaseCommand):
         self._force_stop = False
         self._admin_notice = ""
         self._admin_password_shown = False
-        self._cluster: subprocess.Popen | None = None
+        self._cluster: ClusterChild | None = None
         self._runner: InProcessJobRunner | None = None
         self._workers = None
         server = None
@@ -235,35 +232,15 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot listen on {host}:{port}: {exc}")
 
-    @staticmethod
-    def _base_url(*, server, host: str) -> str:
-        shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - display only
-        if ":" in shown:
-            shown = f"[{shown}]"
-        return f"http://{shown}:{server.effective_port}"
-
     def _print_banner(self, *, server, host: str, threads: int, jobs: str, web_workers: int) -> None:
-        base = self._base_url(server=server, host=host)
-        self.stdout.write(
-            f"qmtjq {qmtjq.__version__} is serving at {base}/  "
-            f"(listening on {host}:{server.effective_port}, {threads} threads, pid {os.getpid()})"
-        )
-        if isinstance(server, GranianProcess):
-            self.stdout.write(f"Web processes: {web_workers} (granian, pid {server.process.pid})")
-        else:
-            self.stdout.write("Web processes: 1 (waitress, in this process)")
-        self.stdout.write(f"Jobs: {jobs}")
-        self.stdout.write(f"Database: {self._database_description()}")
+        lines = serve_console.banner_lines(server=server, host=host, threads=threads, jobs=jobs, web_workers=web_workers)
+        for line in lines:
+            self.stdout.write(line)
         self.stdout.flush()
 
     def _print_ready(self, *, server, host: str) -> None:
-        """The end of start-up, framed, so the address and a new admin password stay in view."""
-        base = self._base_url(server=server, host=host)
-        lines = [f"qmtjq {qmtjq.__version__}", f"Web:   {base}/", f"Admin: {base}/admin/"]
-        if self._admin_notice:
-            lines += ["", *self._admin_notice.splitlines()]
-        lines += ["", "Press Ctrl+C to stop. / 按 Ctrl+C 停止。"]
-        self.stdout.write(framed(lines), self.style.WARNING if self._admin_password_shown else None)
+        frame = serve_console.ready_frame(server=server, host=host, admin_notice=self._admin_notice)
+        self.stdout.write(frame, self.style.WARNING if self._admin_password_shown else None)
         self.stdout.flush()
 
     def _start_update_check(self) -> None:
@@ -274,31 +251,11 @@ class Command(BaseCommand):
             return
 
         def say(notice) -> None:
-            self.stdout.write(
-                framed(
-                    [
-                        f"qmtjq {notice.version} is available (this is {qmtjq.__version__}).",
-                        f"有新版本 qmtjq {notice.version}（当前 {qmtjq.__version__}）。",
-                        notice.url or settings.UPDATE_CHECK_URL,
-                        "Nothing is installed automatically. / 不会自动安装。",
-                    ]
-                ),
-                self.style.WARNING,
-            )
+            self.stdout.write(serve_console.update_frame(notice), self.style.WARNING)
             self.stdout.flush()
 
         self._update_checker = updates.UpdateChecker(on_newer=say)
         self._update_checker.start()
-
-    @staticmethod
-    def _database_description() -> str:
-        db = connection.settings_dict
-        if connection.vendor == "sqlite":
-            return f"SQLite {db['NAME']}"
-        where = db.get("HOST") or "localhost"
-        if db.get("PORT"):
-            where += f":{db['PORT']}"
-        return f"{connection.display_name} {db.get('NAME')} on {where}"
 
     # --- jobs ----------------------------------------------------------------
     def _start_jobs(self, jobs: str) -> None:
@@ -321,65 +278,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Paper workers: {', '.join(started)}")
 
     def _cluster_start(self) -> None:
-        manage_py = Path(settings.BASE_DIR) / "manage.py"
-        popen_kwargs: dict = {}
-        if IS_WINDOWS:  # pragma: no cover - refused in handle(); kept for completeness
-            popen_kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            # Own process group: a terminal Ctrl+C reaches only us, we stop the
-            # cluster in order, and can kill its whole process tree if it hangs.
-            popen_kwargs["start_new_session"] = True
-        # The child watches its stdin: we never write, and the OS closes our end
-        # however this process ends, so the cluster never outlives serve.
-        self._cluster = subprocess.Popen(
-            [sys.executable, str(manage_py), "serve_cluster", "--stop-on-stdin-eof"],
-            cwd=settings.BASE_DIR,
-            env=os.environ.copy(),
-            stdin=subprocess.PIPE,
-            **popen_kwargs,
-        )
-        self.stdout.write(f"django-q2 cluster started (pid {self._cluster.pid}).")
-        threading.Thread(target=self._cluster_watch, name="qcluster-watch", daemon=True).start()
-
-    def _cluster_watch(self) -> None:
-        proc = self._cluster
-        code = proc.wait()
-        if not self._stopping:
-            logger.error(
-                "The django-q2 cluster (pid %s) exited with code %s: scheduled jobs are NOT running.",
-                proc.pid,
-                code,
-            )
+        self._cluster = ClusterChild(say=self.stdout.write, warn=self.stderr.write, stopping=lambda: self._stopping)
+        self._cluster.start()
 
     def _cluster_stop(self) -> None:
-        proc = self._cluster
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            # qcluster stops gracefully on SIGTERM as on SIGINT (running tasks
-            # finish); unlike SIGINT, a SIGTERM that arrives while it is still
-            # starting up ends it quietly instead of with a traceback.
-            if IS_WINDOWS:  # pragma: no cover
-                proc.send_signal(signal.CTRL_BREAK_EVENT)
-            else:
-                proc.terminate()
-        except OSError:
-            pass
-        deadline = time.monotonic() + CLUSTER_STOP_TIMEOUT
-        while proc.poll() is None and time.monotonic() < deadline and not self._force_stop:
-            time.sleep(0.1)
-        if proc.poll() is None:
-            self.stderr.write(f"django-q2 cluster (pid {proc.pid}) did not stop in time; killing it.")
-            try:
-                if IS_WINDOWS:  # pragma: no cover
-                    proc.kill()
-                else:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the whole tree (its own process group)
-            except OSError:
-                pass
-            proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
+        if self._cluster is not None:
+            self._cluster.stop(force=lambda: self._force_stop)
 
     # --- shutdown ------------------------------------------------------------
     def _shutdown(self, server) -> None:
