@@ -92,7 +92,8 @@ SECRET_KEY = "benchmark-only-secret-key-not-for-production-use-0123456789"
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/qmtjq_bench"
 
 # Run in a subprocess with the benchmark's DATABASE_URL: one API client per
-# worker, unlimited rate (0), RSA public key attached so both modes work.
+# worker, the --rate-limit per minute (default 0: unlimited), RSA public key
+# attached so both modes work.
 CLIENTS_SCRIPT = """
 import json, sys
 import django
@@ -101,7 +102,7 @@ from positions.services import api_client_create
 out = []
 for spec in json.load(sys.stdin):
     client, api_key = api_client_create(
-        name=spec["name"], public_key_pem=spec["public_key"], rate_limit_per_minute=0
+        name=spec["name"], public_key_pem=spec["public_key"], rate_limit_per_minute=spec["rate_limit"]
     )
     out.append({"client_id": client.client_id, "api_key": api_key})
 print(json.dumps(out))
@@ -309,8 +310,9 @@ class KeepAliveClient:
         def json(self):
             return json.loads(self.content)
 
-    def __init__(self) -> None:
+    def __init__(self, *, connection_per_upload: bool = False) -> None:
         self.conn: http.client.HTTPConnection | None = None
+        self.connection_per_upload = connection_per_upload
 
     def post(self, url: str, data: bytes, headers: dict[str, str], timeout: float):
         parts = urlsplit(url)
@@ -324,10 +326,17 @@ class KeepAliveClient:
             self.conn.close()
             self.conn = None
             raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
-        if answer.will_close:
+        if answer.will_close or self.connection_per_upload:
             self.conn.close()
             self.conn = None
         return self.Answer(answer.status, body)
+
+
+def load_client(kind: str):
+    """The HTTP client of one load thread (`--client`)."""
+    if kind == "requests":
+        return requests.Session()
+    return KeepAliveClient(connection_per_upload=kind == "connect")
 
 
 @dataclass
@@ -430,7 +439,7 @@ def _client_process(specs, base, mode, lines, client, counter, barrier, results)
     workers = [
         Worker(
             spec["index"], spec["client_id"], spec["api_key"], spec["private_pem"], spec["strategy"],
-            KeepAliveClient() if client == "keepalive" else requests.Session(), spec["sequence"],
+            load_client(client), spec["sequence"],
         )
         for spec in specs
     ]
@@ -486,7 +495,11 @@ def run_mode_processes(
     barrier = context.Barrier(count + 1)
     queue = context.Queue()
     groups = [workers[n::count] for n in range(count)]
-    client = "keepalive" if isinstance(workers[0].session, KeepAliveClient) else "requests"
+    session = workers[0].session
+    if isinstance(session, KeepAliveClient):
+        client = "connect" if session.connection_per_upload else "keepalive"
+    else:
+        client = "requests"
     processes = []
     for group in groups:
         specs = [
@@ -614,7 +627,7 @@ def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
-def qmtjq_argv(args, web_workers: int, port: int) -> list[str]:
+def qmtjq_argv(args, web_workers: int, threads: int, port: int) -> list[str]:
     if args.server == "waitress":
         if web_workers != 1:
             raise SystemExit("--server waitress runs one process: use --web-workers 1")
@@ -623,7 +636,7 @@ def qmtjq_argv(args, web_workers: int, port: int) -> list[str]:
             "-m",
             "waitress",
             f"--listen=127.0.0.1:{port}",
-            f"--threads={args.threads}",
+            f"--threads={threads}",
             args.app,
         ]
     return [
@@ -633,7 +646,7 @@ def qmtjq_argv(args, web_workers: int, port: int) -> list[str]:
         "--host=127.0.0.1",
         f"--port={port}",
         f"--web-workers={web_workers}",
-        f"--threads={args.threads}",
+        f"--threads={threads}",
         "--jobs=off",
         "--no-workers",
     ]
@@ -707,9 +720,9 @@ def load_runs(label: str, server: Server, workers: list[Worker], args, modes) ->
 
 
 def bench_database(
-    database, args, keys: list[tuple[bytes, bytes]], extra_env: dict[str, str], web_workers: int
+    database, args, keys: list[tuple[bytes, bytes]], extra_env: dict[str, str], web_workers: int, threads: int
 ) -> list[RunResult]:
-    label = f"qmtjq {database.name} {web_workers}p"
+    label = f"qmtjq {database.name} {web_workers}p" + (f" {threads}t" if len(args.threads) > 1 else "")
     print(f"\n== {label}: fresh database")
     database.create()
     server = None
@@ -717,7 +730,7 @@ def bench_database(
         env = server_env(database.url, extra_env)
         manage(env, "manage.py", "migrate", "--noinput")
         specs = [
-            {"name": f"bench worker {i}", "public_key": public.decode("ascii")}
+            {"name": f"bench worker {i}", "public_key": public.decode("ascii"), "rate_limit": args.rate_limit}
             for i, (_, public) in enumerate(keys)
         ]
         output = manage(env, "-c", CLIENTS_SCRIPT, stdin=json.dumps(specs))
@@ -731,10 +744,10 @@ def bench_database(
         log_path = Path(tempfile.mkstemp(prefix=f"qmtjq-bench-{database.name}-", suffix=".log")[1])
         port = free_port()
         server = Server(
-            argv=qmtjq_argv(args, web_workers, port), env=env, cwd=REPO, log_path=log_path, port=port
+            argv=qmtjq_argv(args, web_workers, threads, port), env=env, cwd=REPO, log_path=log_path, port=port
         )
         server.wait_ready(INFO_PATH)
-        print(f"   {args.server} on {server.base}, {web_workers} web process(es), log {log_path}")
+        print(f"   {args.server} on {server.base}, {web_workers} web process(es) x {threads} threads, log {log_path}")
         return load_runs(label, server, workers, args, args.modes)
     finally:
         if server is not None:
@@ -745,15 +758,15 @@ def bench_database(
 
 
 def new_session(args):
-    return KeepAliveClient() if args.client == "keepalive" else requests.Session()
+    return load_client(args.client)
 
 
 def bench_peer(args, keys) -> list[RunResult]:
     from jq2qmt_peer import PEER_API_KEY, PeerSetup
 
     label = "jq2qmt sqlite 1p"
-    print(f"\n== {label}: {args.peer} under waitress (threads={args.threads}), fresh SQLite")
-    peer = PeerSetup(Path(args.peer), args.peer_python, args.threads)
+    print(f"\n== {label}: {args.peer} under waitress (threads={args.threads[0]}), fresh SQLite")
+    peer = PeerSetup(Path(args.peer), args.peer_python, args.threads[0])
     server = None
     try:
         port = free_port()
@@ -841,14 +854,22 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _web_workers(text: str) -> list[int]:
+def _counts(text: str, what: str) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError("a comma-separated list of process counts, e.g. 1,2") from None
+        raise argparse.ArgumentTypeError(f"a comma-separated list of {what} counts, e.g. 1,2") from None
     if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("process counts must be at least 1")
+        raise argparse.ArgumentTypeError(f"{what} counts must be at least 1")
     return counts
+
+
+def _web_workers(text: str) -> list[int]:
+    return _counts(text, "process")
+
+
+def _threads(text: str) -> list[int]:
+    return _counts(text, "thread")
 
 
 def main() -> int:
@@ -875,10 +896,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--client",
-        choices=["keepalive", "requests"],
-        default="keepalive",
-        help="HTTP client of the load threads: one http.client keep-alive connection each (default, "
-        "least client CPU) or a requests.Session (the figures before this option)",
+        choices=["connect", "keepalive", "requests"],
+        default="connect",
+        help="HTTP client of the load threads (http.client, prebuilt bytes): 'connect' (default) = a new "
+        "connection per upload, as jq2qmt's client (requests.post) and a reverse proxy without upstream "
+        "keep-alive send; 'keepalive' = one connection per thread for the whole run (granian's processes "
+        "split the 16 connections at random); 'requests' = a requests.Session (the first figures)",
     )
     parser.add_argument(
         "--client-processes",
@@ -887,7 +910,13 @@ def main() -> int:
         help="processes the closed-loop clients are spread over (default 1: all threads in this process; "
         "its GIL may delay reading answers that already arrived, counted as latency)",
     )
-    parser.add_argument("--threads", type=int, default=8, help="threads per web process (default 8)")
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=[8],
+        help="threads per web process, or a comma-separated list run side by side in each round "
+        "(default 8; the jq2qmt peer gets the first)",
+    )
     parser.add_argument("--peer", metavar="DIR", help="a jq2qmt checkout: run it under the same load")
     parser.add_argument(
         "--peer-python",
@@ -924,6 +953,13 @@ def main() -> int:
         default=1,
         help="rounds of interleaved runs (jq2qmt, then qmtjq with each process count); with more than one, "
         "medians and the per-round ratios are printed at the end",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        help="each API client's rate limit per minute (default 0: unlimited, nothing counted); "
+        "a limit no client reaches, e.g. 1000000, measures what counting costs",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases afterwards")
     args = parser.parse_args()
@@ -981,7 +1017,8 @@ def main() -> int:
                 batch += bench_peer(args, keys)
             for make_database in databases:
                 for web_workers in args.web_workers:
-                    batch += bench_database(make_database(), args, keys, extra_env, web_workers)
+                    for threads in args.threads:
+                        batch += bench_database(make_database(), args, keys, extra_env, web_workers, threads)
             for result in batch:
                 result.round = round_number
             results += batch

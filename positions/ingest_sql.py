@@ -11,6 +11,8 @@ on one cursor (opening a Django cursor is not free either).
 
 import json
 
+from qmtjq.db import VendorStatements
+
 from .models import Strategy, TargetLine, TargetSnapshot, Upload
 
 
@@ -48,16 +50,6 @@ UPLOAD_FIELDS = (
 )
 
 
-_STATEMENTS: dict[str, dict[str, str]] = {}
-
-
-def _statements(db) -> dict[str, str]:
-    statements = _STATEMENTS.get(db.vendor)
-    if statements is None:
-        statements = _STATEMENTS[db.vendor] = _build_statements(db)
-    return statements
-
-
 def _build_statements(db) -> dict[str, str]:
     q = db.ops.quote_name
     strategy, snapshot = _table(db, Strategy), _table(db, TargetSnapshot)
@@ -83,6 +75,9 @@ def _build_statements(db) -> dict[str, str]:
             f"WHERE {q('id')} = %s"
         ),
     }
+
+
+_statements = VendorStatements(_build_statements)
 
 
 # `cursor.db` is the connection itself: `django.db.connection` is a proxy that

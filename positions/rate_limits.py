@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F
+from django.db import connection
+from django.db.models.constants import OnConflict
 
-from qmtjq.db import serialized_writes
+from qmtjq.db import VendorStatements, serialized_writes
 
 from .models import ApiClient, ApiRateWindow
 
@@ -27,33 +28,64 @@ class RateDecision:
     retry_after: int | None = None  # seconds, when refused
 
 
+def _build_statements(db) -> dict[str, str]:
+    q = db.ops.quote_name
+    table = q(ApiRateWindow._meta.db_table)
+    client, window, count = (
+        q(ApiRateWindow._meta.get_field(name).column) for name in ("client", "window", "count")
+    )
+    insert = db.ops.insert_statement(on_conflict=OnConflict.IGNORE)  # INSERT OR IGNORE / INSERT IGNORE
+    suffix = db.ops.on_conflict_suffix_sql(
+        [], OnConflict.IGNORE, None, None
+    )  # PostgreSQL: ON CONFLICT DO NOTHING
+    return {
+        "counts": f"SELECT {window}, {count} FROM {table} WHERE {client} = %s AND {window} IN (%s, %s)",  # noqa: S608
+        "take": f"UPDATE {table} SET {count} = {count} + 1 "  # noqa: S608
+        f"WHERE {client} = %s AND {window} = %s AND {count} < %s",
+        "open": f"{insert} {table} ({client}, {window}, {count}) VALUES (%s, %s, 0) {suffix}".rstrip(),
+    }
+
+
+_statements = VendorStatements(_build_statements)
+
+
 def rate_take(*, client: ApiClient, limit: int, now: datetime) -> RateDecision:
-    """Count one request of `client` if its budget allows it; refused requests are not counted."""
+    """Count one request of `client` if its budget allows it; refused requests are not counted.
+
+    Every API call of a limited client runs this, so it is plain SQL on one
+    cursor (issue 12: built as ORM queries it was ~28 % of an upload's
+    server CPU).
+    """
     stamp = now.timestamp()
     window = math.floor(stamp / WINDOW_SECONDS)
     inside = (stamp - window * WINDOW_SECONDS) / WINDOW_SECONDS  # share of this window already gone
-    previous = (
-        ApiRateWindow.objects.filter(client=client, window=window - 1).values_list("count", flat=True).first() or 0
-    )
-    # The previous window still weighs by the part of it inside the last minute.
-    room = limit - math.floor(previous * (1 - inside))
-    if room <= 0:
-        return RateDecision(False, _retry_after(previous=previous, current=0, limit=limit, inside=inside))
-    rows = ApiRateWindow.objects.filter(client=client, window=window, count__lt=room)
-    # Single statements, no transaction around them: the conditional UPDATE is
-    # the check and the count at once. Creating the window's row first (and
-    # ignoring a parallel creation) keeps InnoDB from deadlocking parallel
-    # requests on the gap lock an UPDATE of a missing row takes.
-    with serialized_writes():
-        if rows.update(count=F("count") + 1):
-            return RateDecision(True)
-        ApiRateWindow.objects.bulk_create(
-            [ApiRateWindow(client=client, window=window, count=0)], ignore_conflicts=True
-        )
-        if rows.update(count=F("count") + 1):
-            return RateDecision(True)
-    current = ApiRateWindow.objects.filter(client=client, window=window).values_list("count", flat=True).first()
-    return RateDecision(False, _retry_after(previous=previous, current=current or 0, limit=limit, inside=inside))
+    with connection.cursor() as cursor:
+        sql = _statements(cursor.db)
+        cursor.execute(sql["counts"], [client.pk, window - 1, window])
+        counts = dict(cursor.fetchall())
+        previous = counts.get(window - 1, 0)
+        # The previous window still weighs by the part of it inside the last minute.
+        room = limit - math.floor(previous * (1 - inside))
+        if room <= 0:
+            return RateDecision(False, _retry_after(previous=previous, current=0, limit=limit, inside=inside))
+        take = [client.pk, window, room]
+        # Single statements, no transaction around them: the conditional UPDATE is
+        # the check and the count at once. Creating the window's row first (and
+        # ignoring a parallel creation) keeps InnoDB from deadlocking parallel
+        # requests on the gap lock an UPDATE of a missing row takes.
+        with serialized_writes():
+            if window in counts:
+                cursor.execute(sql["take"], take)
+                if cursor.rowcount:
+                    return RateDecision(True)
+            else:
+                cursor.execute(sql["open"], [client.pk, window])
+                cursor.execute(sql["take"], take)
+                if cursor.rowcount:
+                    return RateDecision(True)
+        cursor.execute(sql["counts"], [client.pk, window, window])
+        current = dict(cursor.fetchall()).get(window, 0)
+    return RateDecision(False, _retry_after(previous=previous, current=current, limit=limit, inside=inside))
 
 
 def _retry_after(*, previous: int, current: int, limit: int, inside: float) -> int:

@@ -101,3 +101,21 @@ def serialized_writes():
     Server databases lock rows themselves.
     """
     return _SQLITE_WRITES if connection.vendor == "sqlite" else contextlib.nullcontext()
+
+
+class VendorStatements:
+    """Hand-written SQL built once per database vendor: `statements(db)["name"]`.
+
+    `build(db)` makes the dict from the models' own table and column names and
+    the backend's quoting; it runs on the first call for each vendor.
+    """
+
+    def __init__(self, build) -> None:
+        self._build = build
+        self._by_vendor: dict[str, dict[str, str]] = {}
+
+    def __call__(self, db) -> dict[str, str]:
+        statements = self._by_vendor.get(db.vendor)
+        if statements is None:
+            statements = self._by_vendor[db.vendor] = self._build(db)
+        return statements
