@@ -430,6 +430,7 @@ def upload_once(base: str, worker: Worker, mode: str, lines: int) -> tuple[int, 
 
 
 CLIENT_PROCESSES = 1  # main() sets it from --client-processes
+CLIENT_KIND = "connect"  # main() sets it from --client
 
 
 def _client_process(specs, base, mode, lines, client, counter, barrier, results) -> None:
@@ -495,11 +496,6 @@ def run_mode_processes(
     barrier = context.Barrier(count + 1)
     queue = context.Queue()
     groups = [workers[n::count] for n in range(count)]
-    session = workers[0].session
-    if isinstance(session, KeepAliveClient):
-        client = "connect" if session.connection_per_upload else "keepalive"
-    else:
-        client = "requests"
     processes = []
     for group in groups:
         specs = [
@@ -514,7 +510,7 @@ def run_mode_processes(
             for w in group
         ]
         process = context.Process(
-            target=_client_process, args=(specs, base, mode, lines, client, counter, barrier, queue), daemon=True
+            target=_client_process, args=(specs, base, mode, lines, CLIENT_KIND, counter, barrier, queue), daemon=True
         )
         process.start()
         processes.append(process)
@@ -737,7 +733,7 @@ def bench_database(
         created = json.loads(output.strip().splitlines()[-1])
         workers = [
             Worker(
-                i, c["client_id"], c["api_key"], keys[i][0], f"bench-{database.name}-{i:02d}", new_session(args)
+                i, c["client_id"], c["api_key"], keys[i][0], f"bench-{database.name}-{i:02d}", load_client(args.client)
             )
             for i, c in enumerate(created)
         ]
@@ -757,10 +753,6 @@ def bench_database(
             database.drop()
 
 
-def new_session(args):
-    return load_client(args.client)
-
-
 def bench_peer(args, keys) -> list[RunResult]:
     from jq2qmt_peer import PEER_API_KEY, PeerSetup
 
@@ -775,7 +767,7 @@ def bench_peer(args, keys) -> list[RunResult]:
         server = Server(argv=peer.argv(port), env=peer.env(env), cwd=peer.src, log_path=log_path, port=port)
         server.wait_ready("/api/v1/auth/info")
         workers = [
-            Worker(i, f"peer-{i}", PEER_API_KEY, keys[i][0], f"bench-peer-{i:02d}", new_session(args))
+            Worker(i, f"peer-{i}", PEER_API_KEY, keys[i][0], f"bench-peer-{i:02d}", load_client(args.client))
             for i in range(len(keys))
         ]
         return load_runs(label, server, workers, args, ("api_key",))
@@ -970,8 +962,9 @@ def main() -> int:
     if args.server == "waitress":
         args.web_workers = [1]
     args.modes = MODES if args.mode == "both" else (args.mode,)
-    global CLIENT_PROCESSES
+    global CLIENT_PROCESSES, CLIENT_KIND
     CLIENT_PROCESSES = max(1, args.client_processes)
+    CLIENT_KIND = args.client
     extra_env = dict(item.split("=", 1) for item in args.server_env)
 
     # Make SIGTERM behave like Ctrl+C so the server subprocess is stopped either way.

@@ -34,10 +34,9 @@ def _build_statements(db) -> dict[str, str]:
     client, window, count = (
         q(ApiRateWindow._meta.get_field(name).column) for name in ("client", "window", "count")
     )
-    insert = db.ops.insert_statement(on_conflict=OnConflict.IGNORE)  # INSERT OR IGNORE / INSERT IGNORE
-    suffix = db.ops.on_conflict_suffix_sql(
-        [], OnConflict.IGNORE, None, None
-    )  # PostgreSQL: ON CONFLICT DO NOTHING
+    # INSERT OR IGNORE (SQLite), INSERT IGNORE (MySQL), or a plain INSERT with ON CONFLICT DO NOTHING (PostgreSQL).
+    insert = db.ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    suffix = db.ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None)
     return {
         "counts": f"SELECT {window}, {count} FROM {table} WHERE {client} = %s AND {window} IN (%s, %s)",  # noqa: S608
         "take": f"UPDATE {table} SET {count} = {count} + 1 "  # noqa: S608
@@ -68,21 +67,16 @@ def rate_take(*, client: ApiClient, limit: int, now: datetime) -> RateDecision:
         room = limit - math.floor(previous * (1 - inside))
         if room <= 0:
             return RateDecision(False, _retry_after(previous=previous, current=0, limit=limit, inside=inside))
-        take = [client.pk, window, room]
         # Single statements, no transaction around them: the conditional UPDATE is
-        # the check and the count at once. Creating the window's row first (and
-        # ignoring a parallel creation) keeps InnoDB from deadlocking parallel
+        # the check and the count at once. Creating a missing window's row first
+        # (and ignoring a parallel creation) keeps InnoDB from deadlocking parallel
         # requests on the gap lock an UPDATE of a missing row takes.
         with serialized_writes():
-            if window in counts:
-                cursor.execute(sql["take"], take)
-                if cursor.rowcount:
-                    return RateDecision(True)
-            else:
+            if window not in counts:
                 cursor.execute(sql["open"], [client.pk, window])
-                cursor.execute(sql["take"], take)
-                if cursor.rowcount:
-                    return RateDecision(True)
+            cursor.execute(sql["take"], [client.pk, window, room])
+            if cursor.rowcount:
+                return RateDecision(True)
         cursor.execute(sql["counts"], [client.pk, window, window])
         current = dict(cursor.fetchall()).get(window, 0)
     return RateDecision(False, _retry_after(previous=previous, current=current, limit=limit, inside=inside))
