@@ -2,7 +2,8 @@
 
     python benchmarks/ingest.py [--web-workers 1,2] [--peer DIR --peer-python PY] [--db sqlite|mysql|both]
                                 [--uploads N] [--concurrency 16] [--lines 50] [--mode api_key|rsa_v2|both]
-                                [--server serve|waitress] [--threads 8] [--server-env KEY=VALUE]
+                                [--server serve|waitress] [--threads 2,8] [--peer-threads 8]
+                                [--server-env KEY=VALUE]
 
 For each database and each web-process count it creates a fresh, migrated
 database, one API client per client thread, starts `manage.py serve
@@ -632,7 +633,7 @@ def qmtjq_argv(args, web_workers: int, threads: int, port: int) -> list[str]:
             "-m",
             "waitress",
             f"--listen=127.0.0.1:{port}",
-            f"--threads={threads}",
+            f"--threads={threads or 4}",  # 0: waitress's own default
             args.app,
         ]
     return [
@@ -642,7 +643,7 @@ def qmtjq_argv(args, web_workers: int, threads: int, port: int) -> list[str]:
         "--host=127.0.0.1",
         f"--port={port}",
         f"--web-workers={web_workers}",
-        f"--threads={threads}",
+        *([f"--threads={threads}"] if threads else []),  # 0: serve's own default for the database
         "--jobs=off",
         "--no-workers",
     ]
@@ -718,7 +719,9 @@ def load_runs(label: str, server: Server, workers: list[Worker], args, modes) ->
 def bench_database(
     database, args, keys: list[tuple[bytes, bytes]], extra_env: dict[str, str], web_workers: int, threads: int
 ) -> list[RunResult]:
-    label = f"qmtjq {database.name} {web_workers}p" + (f" {threads}t" if len(args.threads) > 1 else "")
+    label = f"qmtjq {database.name} {web_workers}p" + (
+        (f" {threads}t" if threads else " dflt") if len(args.threads) > 1 else ""
+    )
     print(f"\n== {label}: fresh database")
     database.create()
     server = None
@@ -743,7 +746,10 @@ def bench_database(
             argv=qmtjq_argv(args, web_workers, threads, port), env=env, cwd=REPO, log_path=log_path, port=port
         )
         server.wait_ready(INFO_PATH)
-        print(f"   {args.server} on {server.base}, {web_workers} web process(es) x {threads} threads, log {log_path}")
+        print(
+            f"   {args.server} on {server.base}, {web_workers} web process(es) x "
+            f"{threads or 'the default'} threads, log {log_path}"
+        )
         return load_runs(label, server, workers, args, args.modes)
     finally:
         if server is not None:
@@ -757,8 +763,8 @@ def bench_peer(args, keys) -> list[RunResult]:
     from jq2qmt_peer import PEER_API_KEY, PeerSetup
 
     label = "jq2qmt sqlite 1p"
-    print(f"\n== {label}: {args.peer} under waitress (threads={args.threads[0]}), fresh SQLite")
-    peer = PeerSetup(Path(args.peer), args.peer_python, args.threads[0])
+    print(f"\n== {label}: {args.peer} under waitress (threads={args.peer_threads}), fresh SQLite")
+    peer = PeerSetup(Path(args.peer), args.peer_python, args.peer_threads)
     server = None
     try:
         port = free_port()
@@ -846,13 +852,13 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _counts(text: str, what: str) -> list[int]:
+def _counts(text: str, what: str, minimum: int = 1) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"a comma-separated list of {what} counts, e.g. 1,2") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"{what} counts must be at least 1")
+    if not counts or min(counts) < minimum:
+        raise argparse.ArgumentTypeError(f"{what} counts must be at least {minimum}")
     return counts
 
 
@@ -861,7 +867,7 @@ def _web_workers(text: str) -> list[int]:
 
 
 def _threads(text: str) -> list[int]:
-    return _counts(text, "thread")
+    return _counts(text, "thread", minimum=0)
 
 
 def main() -> int:
@@ -905,9 +911,15 @@ def main() -> int:
     parser.add_argument(
         "--threads",
         type=_threads,
-        default=[8],
+        default=[0],
         help="threads per web process, or a comma-separated list run side by side in each round "
-        "(default 8; the jq2qmt peer gets the first)",
+        "(default: serve's own, 2 on SQLite and 8 on MySQL with granian; 0 in a list = that default)",
+    )
+    parser.add_argument(
+        "--peer-threads",
+        type=int,
+        default=8,
+        help="waitress threads of the jq2qmt peer (default 8)",
     )
     parser.add_argument("--peer", metavar="DIR", help="a jq2qmt checkout: run it under the same load")
     parser.add_argument(
@@ -976,7 +988,8 @@ def main() -> int:
     )
     print(
         f"load: {args.uploads} uploads per run, {args.concurrency} closed-loop clients ({args.client}, {args.client_processes} processes), "
-        f"{args.lines} lines per upload, {args.threads} threads per web process, "
+        f"{args.lines} lines per upload, "
+        f"{','.join(str(t) if t else 'default' for t in args.threads)} threads per web process, "
         f"qmtjq via {args.server} with {args.web_workers} web process(es)"
         + (f", server env {extra_env}" if extra_env else "")
     )

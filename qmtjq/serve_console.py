@@ -31,7 +31,7 @@ def banner_lines(*, server, host: str, threads: int, jobs: str, web_workers: int
     base = base_url(server=server, host=host)
     lines = [
         f"qmtjq {qmtjq.__version__} is serving at {base}/  "
-        f"(listening on {host}:{server.effective_port}, {threads} threads, pid {os.getpid()})"
+        f"(listening on {host}:{server.effective_port}, {threads} threads per process, pid {os.getpid()})"
     ]
     if isinstance(server, GranianProcess):
         lines.append(f"Web processes: {web_workers} (granian, pid {server.process.pid})")

@@ -258,6 +258,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 WORKER_FEED_WAIT_SECONDS = env.float("WORKER_FEED_WAIT_SECONDS", default=25.0)
 # How often the per-process poller re-reads the versions of accounts someone waits for.
 WORKER_FEED_POLL_INTERVAL = env.float("WORKER_FEED_POLL_INTERVAL", default=0.5)
+# A waiting feed request holds a web thread: at most this many wait per web process (unset: its
+# threads less one, so uploads and pages always find a thread). Past it the feed answers 304 at once,
+# with Retry-After WORKER_FEED_BUSY_RETRY_SECONDS, and the trading PC asks again after that.
+WORKER_FEED_MAX_WAITERS = (
+    max(env.int("WORKER_FEED_MAX_WAITERS"), 0) if env.str("WORKER_FEED_MAX_WAITERS", default="").strip() else None
+)
+WORKER_FEED_BUSY_RETRY_SECONDS = max(env.int("WORKER_FEED_BUSY_RETRY_SECONDS", default=2), 1)
 # Reports above this size are refused with 413 (never above the 1 MiB body limit).
 WORKER_REPORT_MAX_BYTES = min(env.int("WORKER_REPORT_MAX_BYTES", default=API_MAX_BODY_BYTES), API_MAX_BODY_BYTES)
 # Server jobs (take-profit/stop-loss) use quotes reported by trading PCs while younger than this.

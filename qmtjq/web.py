@@ -18,6 +18,9 @@ import sys
 import threading
 
 TARGET = "qmtjq.wsgi:application"
+# Each web process learns its thread count from this variable (set here and by `serve`):
+# the feed's long-poll lets at most that many less one wait (execution.remote.longpoll).
+WEB_THREADS_ENV = "QMTJQ_WEB_THREADS"
 
 
 def build_server(*, host: str, port: int, workers: int, threads: int, log_level: str):
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     # "--- Logging error ---" traceback about the broken pipe.
     logging.raiseExceptions = False
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qmtjq.settings")
+    os.environ[WEB_THREADS_ENV] = str(args.threads)  # the worker processes inherit it
     server = build_server(
         host=args.host, port=args.port, workers=args.workers, threads=args.threads, log_level=args.log_level
     )

@@ -20,7 +20,7 @@ from qmtjq.api import ApiError
 from ..models import BrokerAccount
 from .auth import IsWorkerClient, WorkerAuthentication
 from .feed import feed_build, feed_version
-from .longpoll import feed_watcher
+from .longpoll import FeedWatcherBusy, feed_waiters_limit, feed_watcher
 from .mirror import ReportConflict, report_apply
 from .parse import report_parse
 from .report import ReportError
@@ -64,9 +64,18 @@ class WorkerFeedApi(_WorkerApi):
         if asked and asked == feed_version(account_id=account.pk):
             # Wait without a database connection; one poller thread per process watches the version.
             connection.close()
-            changed = feed_watcher().wait(
-                account_id=account.pk, version=asked, timeout=settings.WORKER_FEED_WAIT_SECONDS
-            )
+            try:
+                changed = feed_watcher().wait(
+                    account_id=account.pk,
+                    version=asked,
+                    timeout=settings.WORKER_FEED_WAIT_SECONDS,
+                    limit=feed_waiters_limit(),
+                )
+            except FeedWatcherBusy:
+                # Every thread but one already waits: answer now, so uploads and pages keep a thread.
+                response = self._not_modified(asked)
+                response["Retry-After"] = str(settings.WORKER_FEED_BUSY_RETRY_SECONDS)
+                return response
             if not changed:
                 return self._not_modified(asked)
         feed = feed_build(account_id=account.pk)

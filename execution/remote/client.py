@@ -9,6 +9,7 @@ hash and a nonce), else the API key.
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,22 @@ CONNECT_TIMEOUT = 5.0
 REPORT_TIMEOUT = 20.0
 FEED_PATH = "/api/v1/worker/feed"
 REPORT_PATH = "/api/v1/worker/report"
+MAX_RETRY_AFTER = 60.0  # seconds: a wild Retry-After never silences the feed for long
+
+
+@dataclass(frozen=True)
+class FeedUnchanged:
+    """The server answered 304: the feed is as we have it; `retry_after` > 0 asks us to wait before the next poll."""
+
+    retry_after: float = 0.0
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """A Retry-After header in seconds (0 when absent or not a whole number), at most MAX_RETRY_AFTER."""
+    value = (value or "").strip()
+    if not value.isascii() or not value.isdigit():
+        return 0.0
+    return min(float(value), MAX_RETRY_AFTER)
 
 
 class ServerUnreachable(Exception):
@@ -111,12 +128,12 @@ class ServerClient:
             raise ServerRefused(response.status_code, str(message))
         return response
 
-    def feed(self, *, version: str = "") -> dict | None:
-        """The account's feed; with `version`, waits on the server until it changes (None: unchanged)."""
+    def feed(self, *, version: str = "") -> dict | FeedUnchanged:
+        """The account's feed; with `version`, waits on the server until it changes (or FeedUnchanged)."""
         query = f"?account={self.account}" + (f"&version={version}" if version else "")
         response = self._call("GET", FEED_PATH + query, timeout=self.feed_wait + 10)
         if response.status_code == 304:
-            return None
+            return FeedUnchanged(retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         try:
             return response.json()
         except ValueError:

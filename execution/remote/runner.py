@@ -24,12 +24,13 @@ from django.utils import timezone
 from ..models import BrokerAccount, RemoteSync, WorkerLease
 from . import outbox
 from .apply import FeedError, feed_apply, held_or_targeted_codes
-from .client import ServerClient, ServerRefused, ServerUnreachable
+from .client import FeedUnchanged, ServerClient, ServerRefused, ServerUnreachable
 from .wire import dec_out, time_out
 
 logger = logging.getLogger(__name__)
 
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+FEED_MIN_CYCLE = 1.0  # seconds: the shortest feed cycle that ends unchanged
 SENT, MORE, FAILED = "sent", "more", "failed"
 FLUSH_ATTEMPTS = 3
 BROKER_FIELDS = {"mode", "account_id", "userdata_mini_path"}  # what the worker's broker was built from
@@ -74,17 +75,24 @@ class RemoteSession:
 
     def pull(self, *, wait: bool = False) -> bool:
         """One feed request (long-polled with `wait`); True when the server answered and it was applied."""
+        return self._pull(wait=wait) is not None
+
+    def _pull(self, *, wait: bool) -> float | None:
+        """One feed request: None when the server was not reached, else seconds to pause before the next."""
+        started = time.monotonic()
         try:
             feed = self.client.feed(version=self._version() if wait else "")
         except ServerUnreachable as exc:
             self._server_down(str(exc))
-            return False
+            return None
         except ServerRefused as exc:
             self._server_down(f"server refused the feed request: {exc}")
-            return False
+            return None
         self.server_status = ""
-        if feed is None:
-            return True
+        if isinstance(feed, FeedUnchanged):
+            # A busy server asks us to wait; a 304 faster than any long-poll (a proxy cutting waits
+            # short, a server that cannot wait) must not turn into a loop of requests either.
+            return max(feed.retry_after, FEED_MIN_CYCLE - (time.monotonic() - started), 0.0)
         now = timezone.now()
         if feed["account"]["name"] != self.account_name:
             raise FeedError(f"the server sent account {feed['account']['name']!r}, not {self.account_name!r}")
@@ -95,7 +103,7 @@ class RemoteSession:
             # feed_apply already fenced the worker off (its lease revoked with the change): wake it now.
             self.on_broker_change()
         self._quote_codes = feed.get("quote_codes", [])
-        return True
+        return 0.0
 
     def _server_down(self, reason: str) -> None:
         if self.server_status != reason:
@@ -107,14 +115,16 @@ class RemoteSession:
         try:
             while not self.stop_event.is_set():
                 try:
-                    ok = self.pull(wait=True)
+                    pause = self._pull(wait=True)
                 except (FeedError, DatabaseError) as exc:
                     self.say(f"feed not applied: {exc}")
                     close_old_connections()
-                    ok = False
-                failures = 0 if ok else failures + 1
+                    pause = None
+                failures = 0 if pause is not None else failures + 1
                 if failures:
                     self.stop_event.wait(self.backoff[min(failures, len(self.backoff)) - 1])
+                elif pause:
+                    self.stop_event.wait(pause)
         finally:
             connection.close()
 

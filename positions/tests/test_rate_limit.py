@@ -1,27 +1,35 @@
 """The per-client rate limit is one atomic count in the database, shared by every thread and process (issue 12)."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from positions import rate_limits
+from positions import rate_limits, throttling
 from positions.models import ApiRateWindow
 
 ALL = "/api/v1/positions/all"
 
 
 @pytest.mark.django_db
-def test_past_the_budget_the_client_gets_429_with_retry_after(client, make_api_client):
+def test_past_the_budget_the_client_gets_429_with_retry_after(client, make_api_client, monkeypatch):
     """Three a minute: the fourth request is refused with a JSON error and a Retry-After inside the minute."""
+    # A fixed clock 10 s into a window: with the real one, a minute boundary between the
+    # third and fourth request lets the sliding window admit the fourth (an old flaky failure).
+    window = rate_limits.WINDOW_SECONDS
+    start = (int(timezone.now().timestamp()) // window) * window
+    fixed = datetime.fromtimestamp(start + 10, tz=UTC)
+    monkeypatch.setattr(throttling, "timezone", SimpleNamespace(now=lambda: fixed))
     _, key = make_api_client(rate_limit_per_minute=3)
     codes = [client.get(ALL, HTTP_X_API_KEY=key).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     refused = client.get(ALL, HTTP_X_API_KEY=key)
     assert refused.status_code == 429 and "rate limit" in refused.json()["error"]
     assert 1 <= int(refused["Retry-After"]) <= 61
+    assert ApiRateWindow.objects.get().window == start // window  # the fixed clock was the one counted
 
 
 @pytest.mark.django_db

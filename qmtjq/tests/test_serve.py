@@ -47,7 +47,7 @@ def _free_port() -> int:
 class Serve:
     """A running `manage.py serve` with its combined output collected in the background."""
 
-    def __init__(self, tmp_path: Path, jobs: str, **extra_env: str):
+    def __init__(self, tmp_path: Path, jobs: str, threads: str | None = "2", **extra_env: str):
         self.port = _free_port()
         self.db_path = tmp_path / "db.sqlite3"
         self.base = f"http://127.0.0.1:{self.port}"
@@ -74,8 +74,7 @@ class Serve:
                 str(self.port),
                 "--jobs",
                 jobs,
-                "--threads",
-                "2",
+                *(["--threads", threads] if threads else []),
             ],
             cwd=BASE_DIR,
             env=env,
@@ -146,8 +145,8 @@ class Serve:
 def serve(tmp_path):
     started: list[Serve] = []
 
-    def start(jobs: str, **extra_env: str) -> Serve:
-        s = Serve(tmp_path, jobs, **extra_env)
+    def start(jobs: str, threads: str | None = "2", **extra_env: str) -> Serve:
+        s = Serve(tmp_path, jobs, threads, **extra_env)
         started.append(s)
         return s
 
@@ -178,7 +177,7 @@ def test_serve_inprocess_end_to_end(serve):
     from qmtjq.tests.test_updates import ReleaseServer
 
     releases = ReleaseServer()  # a local release endpoint announcing a newer version
-    server = serve("inprocess", UPDATE_CHECK_URL=releases.url)
+    server = serve("inprocess", threads=None, UPDATE_CHECK_URL=releases.url)  # the default threads
     server.wait_ready()
 
     with server.get("/admin/login/") as resp:
@@ -217,6 +216,7 @@ def test_serve_inprocess_end_to_end(serve):
     assert f"http://127.0.0.1:{server.port}/admin/" in out
     assert "Jobs: inprocess" in out
     assert "Database: SQLite" in out
+    assert "2 threads per process" in out  # SQLite with granian: 2 threads per web process
     assert "Created admin user admin (password from QMTJQ_ADMIN_PASSWORD)" in out
     assert ADMIN_PASSWORD not in out
     assert "Stopped." in out
@@ -277,3 +277,27 @@ def test_cluster_mode_refused_on_windows(monkeypatch):
 def test_threads_must_be_positive():
     with pytest.raises(CommandError, match="threads"):
         call_command("serve", threads=0, jobs="off")
+
+
+def test_default_threads_follow_the_database_and_the_server():
+    """SQLite writes one at a time (2 per granian process, 4 for the one waitress); a network database gets 8."""
+    assert serve_command.default_threads(vendor="sqlite", web_server=serve_command.WEB_GRANIAN) == 2
+    assert serve_command.default_threads(vendor="sqlite", web_server=serve_command.WEB_WAITRESS) == 4
+    assert serve_command.default_threads(vendor="mysql", web_server=serve_command.WEB_GRANIAN) == 8
+
+
+def test_the_web_processes_learn_their_thread_count(monkeypatch):
+    """`python -m qmtjq.web` exports its --threads before granian starts its workers (the feed's cap reads it)."""
+    from qmtjq import web
+
+    monkeypatch.setenv(web.WEB_THREADS_ENV, "unset")  # recorded, so the test leaves the variable as it was
+    monkeypatch.delenv(web.WEB_THREADS_ENV)
+    seen = {}
+
+    class Server:
+        def serve(self):
+            seen["threads"] = os.environ.get(web.WEB_THREADS_ENV)
+
+    monkeypatch.setattr(web, "build_server", lambda **kwargs: Server())
+    assert web.main(["--threads", "3"]) == 0
+    assert seen == {"threads": "3"}

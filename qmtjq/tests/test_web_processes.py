@@ -189,6 +189,11 @@ def test_a_nonce_used_on_one_process_is_refused_on_the_other(site, new_client, r
 def test_the_rate_limit_counts_requests_on_both_processes(site, new_client):
     (a, b), _ = site
     key = new_client(rate=4)["api_key"]
+    # The server processes read their own clock: keep the six requests inside one minute-long
+    # window, since across a boundary the sliding window rightly lets one more through.
+    into_window = time.time() % 60
+    if into_window > 50:
+        time.sleep(61 - into_window)
     answers = [_get(base, **{"X-API-Key": key}).status_code for base in (a, b, a, b)]
     assert answers == [200, 200, 200, 200]
     assert _get(a, **{"X-API-Key": key}).status_code == 429

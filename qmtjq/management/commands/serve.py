@@ -30,6 +30,7 @@ import signal
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.db import connection
 
 from qmtjq import serve_console
 from qmtjq.console import TolerantStream, silence_broken_streams
@@ -37,6 +38,7 @@ from qmtjq.jobs import InProcessJobRunner
 from qmtjq.schedules import schedules_ensure
 from qmtjq.serve_cluster_child import CLUSTER_STOP_TIMEOUT, ClusterChild
 from qmtjq.services import ADMIN_PASSWORD_ENV, admin_user_ensure
+from qmtjq.web import WEB_THREADS_ENV
 from qmtjq.web_process import GranianProcess, WebServerFailed
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,20 @@ IS_WINDOWS = os.name == "nt"
 JOBS_CLUSTER, JOBS_INPROCESS, JOBS_OFF = "cluster", "inprocess", "off"
 JOB_LOGGERS = ("django-q", "qmtjq.jobs")  # routine per-task lines; kept at Q_LOG_LEVEL
 WEB_GRANIAN, WEB_WAITRESS = "granian", "waitress"
+
+
+def default_threads(*, vendor: str, web_server: str) -> int:
+    """Threads per web process when --threads is not given.
+
+    SQLite writes one at a time: a granian process with 2 threads served more uploads
+    than one with 8, at a lower p99 (`benchmarks/ingest.py --threads 8,2`; the README's
+    "Scaling" has the figures). waitress is a single process: 4, so one slow page never
+    holds half the server. MySQL/MariaDB calls wait on the network: there 8 threads
+    served about twice the uploads of one.
+    """
+    if vendor == "sqlite":
+        return 2 if web_server == WEB_GRANIAN else 4
+    return 8
 
 
 class Command(BaseCommand):
@@ -56,7 +72,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
         parser.add_argument("--port", type=int, default=8000, help="Port to listen on (default 8000).")
-        parser.add_argument("--threads", type=int, default=8, help="Threads per web process (default 8).")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help=(
+                "Threads per web process (default: 2 on SQLite with granian, 4 on SQLite with waitress, "
+                "8 on MySQL/MariaDB). A trading PC's long-poll holds a thread; one always stays free."
+            ),
+        )
         parser.add_argument(
             "--web-workers",
             type=int,
@@ -122,8 +146,11 @@ class Command(BaseCommand):
                 "--jobs cluster is not supported on Windows (django-q2's cluster needs fork and SIGALRM); "
                 "use --jobs inprocess."
             )
+        if threads is None:
+            threads = default_threads(vendor=connection.vendor, web_server=web_server)
         if threads < 1:
             raise CommandError("--threads must be at least 1")
+        os.environ[WEB_THREADS_ENV] = str(threads)  # waitress serves in this process; granian passes it on
         web_workers = self._web_workers(web_server=web_server, web_workers=web_workers)
         self.stdout = OutputWrapper(TolerantStream(self.stdout._out))
         self.stderr = OutputWrapper(TolerantStream(self.stderr._out))
