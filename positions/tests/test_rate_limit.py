@@ -105,3 +105,22 @@ def test_an_unlimited_client_writes_nothing(client, make_api_client):
     for _ in range(3):
         assert client.get(ALL, HTTP_X_API_KEY=key).status_code == 200
     assert not ApiRateWindow.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_counted_request_costs_two_statements_and_a_new_window_three(make_api_client, django_assert_num_queries):
+    """The rate limit is on every API call: read both windows, then one conditional UPDATE (plus one
+    INSERT for the first request of a window); a refusal past the budget is a single read."""
+    api_client, _ = make_api_client(rate_limit_per_minute=2)
+    window = rate_limits.WINDOW_SECONDS
+    start = (int(timezone.now().timestamp()) // window) * window
+    now = datetime.fromtimestamp(start + 10, tz=UTC)
+    with django_assert_num_queries(3):
+        assert rate_limits.rate_take(client=api_client, limit=2, now=now).allowed
+    with django_assert_num_queries(2):
+        assert rate_limits.rate_take(client=api_client, limit=2, now=now).allowed
+    with django_assert_num_queries(3):  # read, the UPDATE that finds no room, the count for Retry-After
+        assert not rate_limits.rate_take(client=api_client, limit=2, now=now).allowed
+    later = now + timedelta(seconds=window)  # next window: the two weigh 5/6, floor(1.67) = 1 >= a limit of 1
+    with django_assert_num_queries(1):
+        assert not rate_limits.rate_take(client=api_client, limit=1, now=later).allowed
