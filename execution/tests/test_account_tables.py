@@ -1,7 +1,7 @@
 """The account page's long tables, written in one pass, say what the template filters said."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 from django.db import connection
@@ -120,3 +120,26 @@ def test_slippage_sums_in_sql_say_what_the_fills_say(paper_account):
     assert round(rows["T"].vs_limit_bps, 6) == bps(fills[0]) == D("-909.090909")
     assert round(rows["—"].vs_limit_bps, 6) == bps(fills[3]) == D("-526.315789")
     assert rows["—"].vs_cost_bps is None
+
+
+def test_slippage_is_computed_once_per_set_of_fills_and_a_new_fill_shows_at_once(
+    paper_account, django_assert_num_queries
+):
+    """A reload with the same fills costs one index-only query (the cached rows are reused); a new fill
+    in the window changes the figures on the next view, and a fill from before the window does not."""
+    now = timezone.now()
+    order = Order.objects.create(account=paper_account, code="600000.SH", side="buy", volume=200,
+                                 limit_price=D("10.20"), strategies=["S"])
+    Fill.objects.create(account=paper_account, order=order, trade_id="c1", code="600000.SH", side="buy",
+                        volume=100, price=D("10.10"), amount=D("1010"), traded_at=now)
+    (first,) = selectors_pnl.slippage(account=paper_account, now=now)
+    with django_assert_num_queries(1):
+        assert selectors_pnl.slippage(account=paper_account, now=now + timedelta(seconds=5)) == [first]
+    Fill.objects.create(account=paper_account, order=order, trade_id="c2", code="600000.SH", side="buy",
+                        volume=100, price=D("10.20"), amount=D("1020"), traded_at=now)
+    (second,) = selectors_pnl.slippage(account=paper_account, now=now)
+    assert (first.fills, second.fills) == (1, 2) and second.amount == D("2030")
+    old = now - timedelta(days=selectors_pnl.SLIPPAGE_DAYS + 2)
+    Fill.objects.create(account=paper_account, order=order, trade_id="c0", code="600000.SH", side="buy",
+                        volume=100, price=D("9"), amount=D("900"), traded_at=old)
+    assert selectors_pnl.slippage(account=paper_account, now=now) == [second]
