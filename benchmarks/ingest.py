@@ -109,6 +109,19 @@ for spec in json.load(sys.stdin):
 print(json.dumps(out))
 """
 
+# Run after a qmtjq run with the same DATABASE_URL: what the database kept.
+HISTORY_SCRIPT = """
+import json
+import django
+django.setup()
+from positions.models import TargetLine, TargetSnapshot, Upload
+print(json.dumps({
+    "snapshots": TargetSnapshot.objects.count(),
+    "lines": TargetLine.objects.count(),
+    "uploads": Upload.objects.count(),
+}))
+"""
+
 
 # --- Databases ------------------------------------------------------------------
 
@@ -695,7 +708,8 @@ def keep_or_drop_log(server: Server, label: str) -> None:
         server.log_path.unlink()
 
 
-def load_runs(label: str, server: Server, workers: list[Worker], args, modes) -> list[RunResult]:
+def load_runs(label: str, server: Server, workers: list[Worker], args, modes) -> tuple[list[RunResult], int]:
+    """The measured runs, and how many uploads (warm-up included) should each have written a new snapshot."""
     # Warm-up, not measured: creates each worker's strategy and loads code paths in every process.
     warm = run_mode(label, "api_key", server.base, workers, len(workers) * 4, args.lines, server)
     if warm.errors:
@@ -713,7 +727,21 @@ def load_runs(label: str, server: Server, workers: list[Worker], args, modes) ->
         results.append(result)
     if server.process.poll() is not None:
         raise RuntimeError(f"{label}: server died:\n{server.log_tail()}")
-    return results
+    written = sum(r.uploads - r.errors - r.unchanged for r in (warm, *results))
+    return results, written
+
+
+def check_history(label: str, env: dict[str, str], written: int, lines: int) -> None:
+    """Full history kept: one snapshot with all its lines and one Upload row per answered upload."""
+    kept = json.loads(manage(env, "-c", HISTORY_SCRIPT).strip().splitlines()[-1])
+    expected = {"snapshots": written, "lines": written * lines, "uploads": written}
+    missing = {key: (kept[key], want) for key, want in expected.items() if kept[key] < want}
+    if missing:
+        detail = ", ".join(f"{key} {got} of {want}" for key, (got, want) in missing.items())
+        raise RuntimeError(f"{label}: history not kept: {detail}")
+    print(
+        f"   {label} history kept: {kept['snapshots']} snapshots, {kept['lines']} lines, {kept['uploads']} uploads"
+    )
 
 
 def bench_database(
@@ -750,7 +778,9 @@ def bench_database(
             f"   {args.server} on {server.base}, {web_workers} web process(es) x "
             f"{threads or 'the default'} threads, log {log_path}"
         )
-        return load_runs(label, server, workers, args, args.modes)
+        results, written = load_runs(label, server, workers, args, args.modes)
+        check_history(label, env, written, args.lines)
+        return results
     finally:
         if server is not None:
             server.stop()
@@ -776,7 +806,7 @@ def bench_peer(args, keys) -> list[RunResult]:
             Worker(i, f"peer-{i}", PEER_API_KEY, keys[i][0], f"bench-peer-{i:02d}", load_client(args.client))
             for i in range(len(keys))
         ]
-        return load_runs(label, server, workers, args, ("api_key",))
+        return load_runs(label, server, workers, args, ("api_key",))[0]
     finally:
         if server is not None:
             server.stop()
