@@ -37,23 +37,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-UPDATE_PATH = "/api/v1/positions/update"
-CODES = [f"{600000 + i:06d}.XSHG" if i % 2 == 0 else f"{1 + i:06d}.XSHE" for i in range(5000)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def upload_body(sequence: int, lines: int, strategy: str) -> bytes:
-    positions = [
-        {
-            "code": CODES[i],
-            "name": f"Stock {i}",
-            "volume": 100 * (1 + (sequence * 7 + i) % 500),
-            "cost": round(5 + (sequence + i) % 300 * 0.37, 2),
-        }
-        for i in range(lines)
-    ]
-    return json.dumps(
-        {"strategy_name": strategy, "positions": positions, "total_value": 1_000_000 + sequence, "cash": 12_345.67}
-    ).encode("utf-8")
+from ingest_load import UPDATE_PATH, upload_body  # noqa: E402
 
 
 def wsgi_post(app, body: bytes, api_key: str) -> None:

@@ -40,7 +40,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,13 +51,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
+from bench_server import free_port, server_env
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 UPDATE_PATH = "/api/v1/positions/update"
 INFO_PATH = "/api/v1/auth/info"
-SECRET_KEY = "benchmark-only-secret-key-not-for-production-use-0123456789"
 ACCOUNT = "bench"
 STRATEGY = "BENCH"
 # The codes the latency run trades, with their admin prices.
@@ -117,24 +116,10 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def child_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")}
-    env.update(
-        DATABASE_URL=database_url,
-        SECRET_KEY=SECRET_KEY,
-        DJANGO_SETTINGS_MODULE="qmtjq.settings",
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        QUOTE_HTTP_ENABLED="false",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return server_env(database_url, {"QUOTE_HTTP_ENABLED": "false"})
 
 
 def run_checked(env: dict[str, str], args: list[str], *, stdin: str | None = None) -> str:

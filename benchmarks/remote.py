@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -47,10 +46,9 @@ from urllib.parse import urlsplit, urlunsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_server import MysqlDb, server_env  # noqa: E402
 from delay_proxy import DelayProxy  # noqa: E402
-from ingest import MysqlDb  # noqa: E402
 
-SECRET_KEY = "benchmark-only-secret-key-not-for-production-use-0123456789"
 ACCOUNT = "remote-bench"
 STRATEGY = "REMOTE_BENCH"
 AIM_SHARED_SECONDS = 8.0
@@ -124,17 +122,9 @@ print("RESULT " + json.dumps({
 """
 
 
+
 def child_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")}
-    env.update(
-        DATABASE_URL=database_url,
-        SECRET_KEY=SECRET_KEY,
-        DJANGO_SETTINGS_MODULE="qmtjq.settings",
-        LOG_LEVEL="WARNING",
-        QUOTE_HTTP_ENABLED="false",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return server_env(database_url, {"QUOTE_HTTP_ENABLED": "false"})
 
 
 def run_python(repo: Path, env: dict[str, str], args: list[str], *, stdin: str | None = None) -> str:
