@@ -1,10 +1,12 @@
 """Two real web processes on one database share what must be shared (issue 12).
 
 Each server is `python -m qmtjq.web --workers 1` (granian) on its own port,
-both on one SQLite file with the default database cache. The test sends each
-request to a chosen process: a token replayed on the other process, a reused
-nonce, the rate limit, a duplicate snapshot_id, and a disabled or rotated key
-(refused on both within one second) all hold across processes.
+both on one SQLite file, once with the default database cache and once with
+`CACHE_URL=redis://…` (the real Redis server; .ci/run starts one, and without
+it those cases skip). The test sends each request to a chosen process: a token
+replayed on the other process, a reused nonce, the rate limit, a duplicate
+snapshot_id, and a disabled or rotated key (refused on both within one second)
+all hold across processes.
 """
 
 import base64
@@ -58,8 +60,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
+REDIS_CACHE_URL = os.environ.get("QMTJQ_TEST_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13")
+
+
+def _redis_cache_or_skip() -> str:
+    import redis
+
+    try:
+        connection = redis.from_url(REDIS_CACHE_URL, socket_connect_timeout=2)
+        connection.flushdb()  # this test's own database number: no versions left from an earlier run
+    except (redis.RedisError, OSError) as exc:
+        pytest.skip(f"no Redis server at {REDIS_CACHE_URL} ({exc}); .ci/run starts one")
+    return REDIS_CACHE_URL
+
+
+@pytest.fixture(scope="module", params=["database cache", "redis cache"])
+def site(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("two-processes")
     env = {k: v for k, v in os.environ.items() if k not in ("CACHE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG")}
     env.update(
@@ -69,6 +85,8 @@ def site(tmp_path_factory):
         ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="ERROR",
     )
+    if request.param == "redis cache":
+        env["CACHE_URL"] = _redis_cache_or_skip()
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=BASE_DIR,
@@ -243,3 +261,18 @@ def test_a_rotated_key_is_refused_by_every_process_within_a_second(site, new_cli
     new_key = admin(do="rotate", client_id=created["client_id"])["api_key"]
     assert _refused_everywhere_within(bases, created["api_key"], 1.0) < 1.0
     assert all(_get(base, **{"X-API-Key": new_key}).status_code == 200 for base in bases)
+
+
+def test_with_cache_url_redis_the_key_versions_live_in_redis(site, new_client, request):
+    """CACHE_URL=redis://… really moves the shared credential version to Redis (not a silent fallback)."""
+    if request.node.callspec.params["site"] != "redis cache":
+        pytest.skip("the Redis case of this module")
+    import redis
+
+    bases, admin = site
+    connection = redis.from_url(REDIS_CACHE_URL)
+    connection.flushdb()
+    created = new_client()
+    admin(do="disable", client_id=created["client_id"])
+    assert any(b"credentials:version" in key for key in connection.keys("*"))
+    assert _refused_everywhere_within(bases, created["api_key"], 1.0) < 1.0
