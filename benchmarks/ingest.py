@@ -12,6 +12,8 @@ process as before `serve --web-workers` existed) and runs `--uploads` uploads
 from `--concurrency` closed-loop clients (each sends its next upload when the
 previous one is answered). Every upload changes the client's target, so every
 one really writes a snapshot. Latency is timed around the HTTP call only.
+After each qmtjq run it counts what the database kept: a snapshot, its lines
+and an Upload row for every answered upload.
 
 With `--peer DIR` (a checkout of the public jq2qmt repository) it first runs
 jq2qmt on SQLite under waitress with the same load and prints the ratio of
@@ -22,7 +24,7 @@ time per upload (Linux /proc: the server process and all its children, i.e.
 every web worker), which is what bounds throughput.
 
 Exit status is non-zero when any qmtjq upload failed (a non-200 answer or a
-connection error). See benchmarks/README.md.
+connection error) or the history check found rows missing. See benchmarks/README.md.
 """
 
 from __future__ import annotations
