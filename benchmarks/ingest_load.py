@@ -153,7 +153,12 @@ def upload_body(sequence: int, lines: int, strategy: str) -> bytes:
         for i in range(lines)
     ]
     return json.dumps(
-        {"strategy_name": strategy, "positions": positions, "total_value": 1_000_000 + sequence, "cash": 12_345.67}
+        {
+            "strategy_name": strategy,
+            "positions": positions,
+            "total_value": 1_000_000 + sequence,
+            "cash": 12_345.67,
+        }
     ).encode("utf-8")
 
 
@@ -197,6 +202,25 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     unchanged: int = 0
 
+    @classmethod
+    def merged(cls, tallies: list[Tally]) -> Tally:
+        return cls(
+            [ms for t in tallies for ms in t.latencies],
+            [error for t in tallies for error in t.errors],
+            sum(t.unchanged for t in tallies),
+        )
+
+
+@dataclass
+class Load:
+    """One run of the closed loop: what it saw, its wall time, CPU seconds and signing time."""
+
+    tally: Tally
+    seconds: float
+    server_cpu: float | None  # None where /proc is missing
+    client_cpu: float
+    sign_ms: float  # summed over the run's uploads
+
 
 def closed_loop(workers: list[Worker], take, base: str, mode: str, lines: int) -> Tally:
     """One thread per worker; each sends its next upload when the previous one is answered, while
@@ -226,48 +250,11 @@ def closed_loop(workers: list[Worker], take, base: str, mode: str, lines: int) -
     return tally
 
 
-def run_result(
-    db: str,
-    mode: str,
-    tally: Tally,
-    seconds: float,
-    server_cpu: float | None,
-    client_cpu: float,
-    sign_ms: float,
-) -> RunResult:
-    """A run's figures; CPU in seconds for the whole run, sign_ms summed over its uploads."""
-    done = len(tally.latencies) + len(tally.errors)
-    return RunResult(
-        db,
-        mode,
-        done,
-        len(tally.errors),
-        tally.unchanged,
-        seconds,
-        tally.latencies,
-        server_cpu * 1000 / done if server_cpu is not None and done else None,
-        client_cpu * 1000 / max(done, 1),
-        sign_ms=sign_ms / max(done, 1),
-        first_errors=tally.errors[:5],
-    )
-
-
 def _client_process(specs, base, mode, lines, client, counter, barrier, results) -> None:
     """One load process (--client-processes): its share of the closed-loop clients, in threads."""
     if mode == "rsa_v2":
         cache_private_key_parsing([spec["private_pem"] for spec in specs])
-    workers = [
-        Worker(
-            spec["index"],
-            spec["client_id"],
-            spec["api_key"],
-            spec["private_pem"],
-            spec["strategy"],
-            load_client(client),
-            spec["sequence"],
-        )
-        for spec in specs
-    ]
+    workers = [Worker(**spec, session=load_client(client)) for spec in specs]
 
     def take() -> bool:
         with counter.get_lock():
@@ -289,40 +276,29 @@ def _client_process(specs, base, mode, lines, client, counter, barrier, results)
     )
 
 
-def run_mode_processes(
-    db: str,
-    mode: str,
+def _load_in_processes(
     base: str,
+    mode: str,
     workers: list[Worker],
     uploads: int,
     lines: int,
     server: Server,
-    *,
-    client_processes: int,
+    count: int,
     client: str,
-) -> RunResult:
-    """The same closed loop from `client_processes` processes: one client process's GIL would otherwise
-    delay reading answers that already arrived, and that wait would be counted as server latency."""
+) -> Load:
+    """The closed loop from `count` processes: one client process's GIL would otherwise delay
+    reading answers that already arrived, and that wait would be counted as server latency."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork: the load threads are not copied mid-flight
-    count = min(client_processes, len(workers))
+    count = min(count, len(workers))
     counter = context.Value("i", uploads)
     barrier = context.Barrier(count + 1)
     queue = context.Queue()
+    fields = ("index", "client_id", "api_key", "private_pem", "strategy", "sequence")
     processes = []
     for group in (workers[n::count] for n in range(count)):
-        specs = [
-            {
-                "index": w.index,
-                "client_id": w.client_id,
-                "api_key": w.api_key,
-                "private_pem": w.private_pem,
-                "strategy": w.strategy,
-                "sequence": w.sequence,
-            }
-            for w in group
-        ]
+        specs = [{name: getattr(w, name) for name in fields} for w in group]
         process = context.Process(
             target=_client_process,
             args=(specs, base, mode, lines, client, counter, barrier, queue),
@@ -342,19 +318,38 @@ def run_mode_processes(
     for answer in answers:
         for index, sequence in answer["sequences"].items():
             by_index[index].sequence = sequence  # the next run's targets still differ from these
-    tally = Tally(
-        [ms for answer in answers for ms in answer["tally"].latencies],
-        [error for answer in answers for error in answer["tally"].errors],
-        sum(answer["tally"].unchanged for answer in answers),
-    )
-    return run_result(
-        db,
-        mode,
-        tally,
+    return Load(
+        Tally.merged([answer["tally"] for answer in answers]),
         seconds,
         cpu_delta(cpu_before, cpu_after),
         sum(answer["cpu"] for answer in answers),
         sum(answer["sign_ms"] for answer in answers),
+    )
+
+
+def _load_in_threads(
+    base: str, mode: str, workers: list[Worker], uploads: int, lines: int, server: Server
+) -> Load:
+    """The closed loop in threads of this process."""
+    budget = iter(range(uploads))  # next() on a range iterator is atomic under the GIL
+
+    def take() -> bool:
+        return next(budget, None) is not None
+
+    for worker in workers:
+        worker.sign_ms = 0.0
+    cpu_before = server.cpu_snapshot()
+    client_before = time.process_time()
+    started = time.perf_counter()
+    tally = closed_loop(workers, take, base, mode, lines)
+    seconds = time.perf_counter() - started
+    cpu_after = server.cpu_snapshot()
+    return Load(
+        tally,
+        seconds,
+        cpu_delta(cpu_before, cpu_after),
+        time.process_time() - client_before,
+        sum(w.sign_ms for w in workers),
     )
 
 
@@ -372,33 +367,21 @@ def run_mode(
 ) -> RunResult:
     """`uploads` uploads from the workers' closed loop against `server`, timed and measured."""
     if client_processes > 1:
-        return run_mode_processes(
-            db, mode, base, workers, uploads, lines, server, client_processes=client_processes, client=client
-        )
-    lock = threading.Lock()
-    remaining = [uploads]
-
-    def take() -> bool:
-        with lock:
-            if remaining[0] <= 0:
-                return False
-            remaining[0] -= 1
-            return True
-
-    for worker in workers:
-        worker.sign_ms = 0.0
-    cpu_before = server.cpu_snapshot()
-    client_before = time.process_time()
-    started = time.perf_counter()
-    tally = closed_loop(workers, take, base, mode, lines)
-    seconds = time.perf_counter() - started
-    cpu_after = server.cpu_snapshot()
-    return run_result(
+        load = _load_in_processes(base, mode, workers, uploads, lines, server, client_processes, client)
+    else:
+        load = _load_in_threads(base, mode, workers, uploads, lines, server)
+    tally = load.tally
+    done = len(tally.latencies) + len(tally.errors)
+    return RunResult(
         db,
         mode,
-        tally,
-        seconds,
-        cpu_delta(cpu_before, cpu_after),
-        time.process_time() - client_before,
-        sum(w.sign_ms for w in workers),
+        done,
+        len(tally.errors),
+        tally.unchanged,
+        load.seconds,
+        tally.latencies,
+        load.server_cpu * 1000 / done if load.server_cpu is not None and done else None,
+        load.client_cpu * 1000 / max(done, 1),
+        sign_ms=load.sign_ms / max(done, 1),
+        first_errors=tally.errors[:5],
     )

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from qmtjq.tests.redis_server import redis_or_skip
+
 BASE_DIR = Path(settings.BASE_DIR)
 REDIS_URL = os.environ.get("QMTJQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 MARKER_FUNC = "qmtjq.tests.test_q2_redis.marker_job"
@@ -31,17 +33,6 @@ def marker_job(folder: str, index: int) -> str:
     time.sleep(0.3)  # so one cluster cannot drain the queue before the other takes a task
     Path(folder, f"marker-{index}.json").write_text(json.dumps({"cluster": os.getpgid(0)}), encoding="utf-8")
     return "marker written"
-
-
-def _redis_or_skip():
-    import redis
-
-    try:
-        connection = redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        connection.ping()
-    except (redis.RedisError, OSError) as exc:
-        pytest.skip(f"no Redis server at {REDIS_URL} ({exc}); .ci/run starts one")
-    return connection
 
 
 def _settings_with(env: dict, expression: str) -> str:
@@ -86,7 +77,7 @@ def test_q_broker_url_switches_django_q2_to_redis(tmp_path):
 
 
 def test_redis_cache_url_uses_djangos_redis_cache(tmp_path):
-    redis = _redis_or_skip()
+    redis = redis_or_skip(REDIS_URL)
     env = _env(tmp_path, CACHE_URL=REDIS_URL)
     key = f"qmtjq-test-{uuid.uuid4().hex}"
     out = _settings_with(
@@ -128,7 +119,7 @@ print(json.dumps({"trading_day": bool(is_trading_day(market_date(timezone.now())
 @pytest.mark.skipif(sys.platform == "win32", reason="qcluster needs fork and SIGALRM")
 def test_two_clusters_on_redis_share_the_queue_and_run_each_slot_once(tmp_path):
     """Two qcluster processes, one Redis queue, one database: both take tasks, the due slot runs once."""
-    redis = _redis_or_skip()
+    redis = redis_or_skip(REDIS_URL)
     name = f"qmtjq-test-{uuid.uuid4().hex[:8]}"
     env = _env(tmp_path, Q_BROKER_URL=REDIS_URL, Q_CLUSTER_NAME=name)
     db_path = tmp_path / "jobs.sqlite3"

@@ -22,6 +22,7 @@ import requests
 from django.conf import settings
 
 from positions import tokens
+from qmtjq.tests.redis_server import redis_or_skip
 
 pytestmark = [
     pytest.mark.slow,
@@ -63,17 +64,6 @@ def _free_port() -> int:
 REDIS_CACHE_URL = os.environ.get("QMTJQ_TEST_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13")
 
 
-def _redis_cache_or_skip() -> str:
-    import redis
-
-    try:
-        connection = redis.from_url(REDIS_CACHE_URL, socket_connect_timeout=2)
-        connection.flushdb()  # this test's own database number: no versions left from an earlier run
-    except (redis.RedisError, OSError) as exc:
-        pytest.skip(f"no Redis server at {REDIS_CACHE_URL} ({exc}); .ci/run starts one")
-    return REDIS_CACHE_URL
-
-
 @pytest.fixture(scope="module", params=["database cache", "redis cache"])
 def site(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("two-processes")
@@ -86,7 +76,8 @@ def site(request, tmp_path_factory):
         LOG_LEVEL="ERROR",
     )
     if request.param == "redis cache":
-        env["CACHE_URL"] = _redis_cache_or_skip()
+        redis_or_skip(REDIS_CACHE_URL).flushdb()  # this test's own database: no versions left from before
+        env["CACHE_URL"] = REDIS_CACHE_URL
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=BASE_DIR,
@@ -263,14 +254,11 @@ def test_a_rotated_key_is_refused_by_every_process_within_a_second(site, new_cli
     assert all(_get(base, **{"X-API-Key": new_key}).status_code == 200 for base in bases)
 
 
-def test_with_cache_url_redis_the_key_versions_live_in_redis(site, new_client, request):
+@pytest.mark.parametrize("site", ["redis cache"], indirect=True)
+def test_with_cache_url_redis_the_key_versions_live_in_redis(site, new_client):
     """CACHE_URL=redis://… really moves the shared credential version to Redis (not a silent fallback)."""
-    if request.node.callspec.params["site"] != "redis cache":
-        pytest.skip("the Redis case of this module")
-    import redis
-
     bases, admin = site
-    connection = redis.from_url(REDIS_CACHE_URL)
+    connection = redis_or_skip(REDIS_CACHE_URL)
     connection.flushdb()
     created = new_client()
     admin(do="disable", client_id=created["client_id"])
