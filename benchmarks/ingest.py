@@ -40,8 +40,9 @@ import time
 from pathlib import Path
 
 from bench_server import REPO, MysqlDb, Server, SqliteDb, free_port, keep_or_drop_log, manage, server_env
-from ingest_load import CODES, RunResult, Worker, cache_private_key_parsing, load_client, run_mode
+from ingest_load import RunResult, Worker, cache_private_key_parsing, load_client, run_mode
 from ingest_report import TARGET_CPU_MS, TARGET_P99_MS, TARGET_RATIO, print_table
+from uploads import CODES
 
 sys.path.insert(0, str(REPO))
 

@@ -36,10 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from uploads import UPDATE_PATH, upload_body
 
-from ingest_load import UPDATE_PATH, upload_body  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def wsgi_post(app, body: bytes, api_key: str) -> None:
@@ -110,7 +109,6 @@ def child_qmtjq(args) -> None:
 
 
 def child_peer(args) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from jq2qmt_peer import PEER_API_KEY, PeerSetup
 
     peer = PeerSetup(Path(args.peer), sys.executable, 1)

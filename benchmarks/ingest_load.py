@@ -12,12 +12,11 @@ from urllib.parse import urlsplit
 
 import requests
 from bench_server import REPO, Server, cpu_delta
+from uploads import UPDATE_PATH, upload_body
 
 sys.path.insert(0, str(REPO))
 
 from positions.tokens import token_sign  # noqa: E402  (needs REPO on sys.path)
-
-UPDATE_PATH = "/api/v1/positions/update"
 
 
 def cache_private_key_parsing(private_pems: list[bytes]) -> None:
@@ -136,30 +135,6 @@ class RunResult:
             return float("nan")
         rank = max(1, -(-len(ordered) * pct // 100))  # nearest rank
         return ordered[int(rank) - 1]
-
-
-CODES = [f"{600000 + i:06d}.XSHG" if i % 2 == 0 else f"{1 + i:06d}.XSHE" for i in range(5000)]
-
-
-def upload_body(sequence: int, lines: int, strategy: str) -> bytes:
-    """A `lines`-line upload whose volumes and costs change with `sequence` (never the same target twice)."""
-    positions = [
-        {
-            "code": CODES[i],
-            "name": f"Stock {i}",
-            "volume": 100 * (1 + (sequence * 7 + i) % 500),
-            "cost": round(5 + (sequence + i) % 300 * 0.37, 2),
-        }
-        for i in range(lines)
-    ]
-    return json.dumps(
-        {
-            "strategy_name": strategy,
-            "positions": positions,
-            "total_value": 1_000_000 + sequence,
-            "cash": 12_345.67,
-        }
-    ).encode("utf-8")
 
 
 def payload_bytes(worker: Worker, lines: int) -> bytes:

@@ -40,22 +40,10 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.latency import (  # noqa: E402
-    ACCOUNT,
-    BENCH_PRICES,
-    SETUP_SCRIPT,
-    STRATEGY,
-    UPDATE_PATH,
-    Child,
-    child_env,
-    django_setup,
-    free_port,
-    ms,
-    percentile,
-    run_checked,
-    target_payload,
-    wait_ready,
-)
+from bench_server import free_port  # noqa: E402
+from latency import ACCOUNT, SETUP_SCRIPT, Child, child_env, django_setup, run_checked, wait_ready  # noqa: E402
+from latency_planner import ms  # noqa: E402
+from latency_upload import BENCH_PRICES, STRATEGY, UPDATE_PATH, percentile, target_payload  # noqa: E402
 
 ORDER_WAIT = 15.0
 POLL = 0.02
